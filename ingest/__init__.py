@@ -1,0 +1,1 @@
+"""Ingest: folder -> pages -> chunks -> vectors -> store."""

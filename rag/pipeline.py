@@ -1,0 +1,135 @@
+"""The wiring: one configuration in, the components built lazily, the user's verbs out.
+
+    from rag import Pipeline
+    p = Pipeline(index="rag_index")
+    report = p.ingest("docs/")
+    answer = p.ask("Who founded the company?")
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from rag.config import DEFAULT_EMBEDDING_MODEL, RagConfig, apply_options, load_config
+from rag.embedder import Embedder
+from rag.errors import IndexMismatchError, ModelLoadError
+from rag.store import ChromaStore, Store, check_embedding_model
+
+log = logging.getLogger(__name__)
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+
+class Pipeline:
+    """Ingest folders into an index and ask questions of it.
+
+    Args:
+        index: index folder (overrides the configuration's index.path).
+        config: a RagConfig; None loads rag.toml / environment (see `load_config`).
+        config_file: a TOML file to load instead of ./rag.toml.
+        adapter: path of a PEFT LoRA adapter for the generator.
+        embedder, generator, store: ready-made components (tests, custom backends).
+        **options: any dotted configuration key or alias, e.g. k=8, ``**{"generator.max_new_tokens": 64}``.
+
+    Raises:
+        ConfigError: an invalid option.
+    """
+
+    def __init__(self, index: str | Path | None = None, *, config: RagConfig | None = None,
+                 config_file: str | Path | None = None, adapter: str | Path | None = None,
+                 embedder: Embedder | None = None, generator: Any = None, store: Store | None = None,
+                 **options: Any) -> None:
+        base = config if config is not None else load_config(config_file)
+        overrides = {**options}
+        if index is not None:
+            overrides["index.path"] = str(index)
+        if adapter is not None:
+            overrides["generator.adapter"] = str(adapter)
+        self.config = apply_options(base, overrides)
+        self._embedder = embedder
+        self._generator = generator
+        self._store = store
+
+    # -- components ----------------------------------------------------------------------
+    def store(self, create: bool = False) -> Store:
+        """The index; opening a missing one raises IndexNotFoundError unless `create`."""
+        if self._store is None:
+            cfg = self.config.index
+            self._store = ChromaStore(cfg.path, cfg.collection, cfg.chroma_url, create=create)
+        return self._store
+
+    def embedder(self, store: Store | None = None) -> Embedder:
+        """The embedding model: the configured one, else the index's own, else the default.
+
+        Raises:
+            IndexMismatchError: the configured model is not the one the index was built with.
+        """
+        if self._embedder is None:
+            from rag.embedder import SentenceTransformerEmbedder
+
+            recorded = store.metadata().get("embedding_model") if store is not None else None
+            wanted = self.config.embedding.model or recorded or DEFAULT_EMBEDDING_MODEL
+            if recorded and self.config.embedding.model and recorded != wanted:
+                raise IndexMismatchError(
+                    f"index {self.config.index.path!r} was built with embedding model {recorded!r}; "
+                    f"embedding.model is {wanted!r}. Use the index's model or a new index path.")
+            try:
+                self._embedder = SentenceTransformerEmbedder(wanted, self.config.embedding.batch_size)
+            except ModelLoadError as exc:
+                if wanted != recorded:
+                    raise
+                raise ModelLoadError(f"index {self.config.index.path!r} was built with embedding "
+                                     f"model {recorded!r}, which cannot be loaded here: {exc}") from exc
+        if store is not None:
+            check_embedding_model(store.metadata(), self._embedder.name, self._embedder.dimension,
+                                  repr(self.config.index.path))
+        return self._embedder
+
+    # -- ingest --------------------------------------------------------------------------
+    def ingest(self, folder: str | Path, progress: bool = True) -> Any:
+        """Bring the index in step with `folder` (incremental). Returns an IngestReport."""
+        from ingest.chunking import Chunker
+        from ingest.pipeline import ingest_folder
+
+        store = self.store(create=True)
+        embedder = self.embedder(store)
+        chunking = self.config.chunking
+        chunker = Chunker(embedder.count_tokens, embedder.max_tokens,
+                          chunking.chunk_size_tokens, chunking.chunk_overlap_tokens)
+        return ingest_folder(folder, embedder=embedder, store=store, chunker=chunker,
+                             progress=progress)
+
+    def forget(self, source: str) -> int:
+        """Remove one source's chunks and manifest entry; returns chunks deleted.
+
+        Raises:
+            InputError: the index holds no such source.
+        """
+        from ingest.pipeline import remove_sources
+        from rag.errors import InputError
+
+        store = self.store()
+        with store.write_lock():
+            manifest = store.manifest()
+            if source not in manifest and not store.ids_for_source(source):
+                known = ", ".join(sorted(manifest)[:10])
+                raise InputError(f"source {source!r} is not in the index (it holds: {known or 'nothing'})")
+            return remove_sources(store, [source])
+
+    def info(self) -> dict[str, Any]:
+        """What the index holds: model, chunker, counts, and each file with its chunk count."""
+        store = self.store()
+        meta = store.metadata()
+        manifest = store.manifest()
+        files = [{"source": e.source, "chunks": len(e.chunk_ids), "ingested_at": e.ingested_at,
+                  "status": e.status} for e in sorted(manifest.values(), key=lambda e: e.source)]
+        return {"index": self.config.index.chroma_url or str(self.config.index.path),
+                "collection": self.config.index.collection,
+                "embedding_model": meta.get("embedding_model"),
+                "embedding_dimension": meta.get("embedding_dimension"),
+                "chunker": meta.get("chunker"), "files": len(files), "chunks": store.count(),
+                "sources": files}

@@ -1,0 +1,226 @@
+"""Vector stores: the Protocol and the Chroma implementation (local folder or server).
+
+Only this module imports chromadb. The ingest manifest lives in the store itself (a second
+collection), so it follows the index wherever the index lives.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import urlparse
+
+import numpy as np
+
+from rag.errors import IndexMismatchError, IndexNotFoundError, IngestLockedError
+from rag.types import Chunk, Hit, ManifestEntry
+
+log = logging.getLogger(__name__)
+FORMAT_VERSION = 1
+
+
+class Store(Protocol):
+    """Where chunks, their vectors and the ingest manifest live."""
+
+    def metadata(self) -> dict[str, Any]: ...
+    def set_metadata(self, updates: dict[str, Any]) -> None: ...
+    def count(self) -> int: ...
+    def upsert(self, chunks: Sequence[Chunk], vectors: np.ndarray) -> None: ...
+    def delete(self, ids: Sequence[str]) -> None: ...
+    def ids_for_source(self, source: str) -> list[str]: ...
+    def vectors_by_hash(self, ids: Sequence[str]) -> dict[str, np.ndarray]: ...
+    def query(self, vector: np.ndarray, k: int) -> list[Hit]: ...
+    def manifest(self) -> dict[str, ManifestEntry]: ...
+    def put_manifest(self, entries: Sequence[ManifestEntry]) -> None: ...
+    def remove_manifest(self, sources: Sequence[str]) -> None: ...
+    def write_lock(self) -> contextlib.AbstractContextManager[None]: ...
+
+
+def check_embedding_model(meta: dict[str, Any], name: str, dimension: int, where: str) -> None:
+    """Refuse an index built with another embedding model.
+
+    Raises:
+        IndexMismatchError: the recorded model name or dimension differs.
+    """
+    recorded, recorded_dim = meta.get("embedding_model"), meta.get("embedding_dimension")
+    if recorded is None:
+        return
+    if recorded != name or recorded_dim != dimension:
+        raise IndexMismatchError(
+            f"index {where} was built with embedding model {recorded!r} ({recorded_dim} dims); "
+            f"got {name!r} ({dimension} dims). Use the index's model or a new index path.")
+
+
+def _chunk_metadata(chunk: Chunk) -> dict[str, Any]:
+    meta: dict[str, Any] = {"source": chunk.source, "position": chunk.position,
+                            "content_hash": chunk.content_hash, "section": chunk.section}
+    if chunk.page is not None:
+        meta["page"] = chunk.page
+    return meta
+
+
+def _chunk_from(chunk_id: str, text: str | None, meta: dict[str, Any] | None) -> Chunk:
+    meta = meta or {}
+    return Chunk(id=chunk_id, text=text or "", source=str(meta.get("source", "")),
+                 page=meta.get("page"), position=int(meta.get("position", 0)),
+                 content_hash=str(meta.get("content_hash", "")), section=str(meta.get("section", "")))
+
+
+class ChromaStore:
+    """Chroma collection of chunks (cosine space) plus a manifest collection beside it.
+
+    Args:
+        path: the index folder (PersistentClient); ignored when `chroma_url` is given.
+        collection: collection name.
+        chroma_url: http(s)://host:port of a Chroma server.
+        create: create the index if missing; otherwise a missing index raises.
+
+    Raises:
+        IndexNotFoundError: `create` is False and there is no such index.
+    """
+
+    def __init__(self, path: str | Path = "rag_index", collection: str = "documents",
+                 chroma_url: str | None = None, create: bool = True) -> None:
+        import chromadb
+        from chromadb.config import Settings
+
+        os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+        settings = Settings(anonymized_telemetry=False)
+        self.path = Path(path)
+        self.where = chroma_url or str(self.path)
+        if chroma_url:
+            url = urlparse(chroma_url)
+            self._client = chromadb.HttpClient(host=url.hostname or "localhost", port=url.port or 8000,
+                                               ssl=url.scheme == "https", settings=settings)
+        else:
+            if not create and not self.path.is_dir():
+                raise IndexNotFoundError(f"no index at {str(self.path)!r}: run `rag ingest DIR "
+                                         f"--index {self.path}` first")
+            self._client = chromadb.PersistentClient(path=str(self.path), settings=settings)
+        self._batch = min(self._client.get_max_batch_size(), 2000)
+        existing = {c.name if hasattr(c, "name") else str(c) for c in self._client.list_collections()}
+        if not create and collection not in existing:
+            raise IndexNotFoundError(f"index {self.where!r} has no collection {collection!r}: "
+                                     "run `rag ingest` first")
+        self._col = self._client.get_or_create_collection(
+            collection, configuration={"hnsw": {"space": "cosine"}}, embedding_function=None,
+            metadata={"format_version": FORMAT_VERSION})
+        self._manifest = self._client.get_or_create_collection(
+            f"{collection}-manifest", embedding_function=None)
+
+    # -- collection metadata -------------------------------------------------------------
+    def metadata(self) -> dict[str, Any]:
+        """The index's recorded settings (embedding model, dimension, chunker, ...)."""
+        return dict(self._col.metadata or {})
+
+    def set_metadata(self, updates: dict[str, Any]) -> None:
+        """Merge `updates` into the collection metadata."""
+        self._col.modify(metadata={**self.metadata(), **updates})
+
+    # -- chunks --------------------------------------------------------------------------
+    def count(self) -> int:
+        return int(self._col.count())
+
+    def upsert(self, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
+        """Insert or replace chunks with their vectors, in batches under Chroma's limit."""
+        if len(chunks) != len(vectors):
+            raise ValueError(f"got {len(chunks)} chunks but {len(vectors)} vectors")
+        for start in range(0, len(chunks), self._batch):
+            part = chunks[start:start + self._batch]
+            self._col.upsert(ids=[c.id for c in part], documents=[c.text for c in part],
+                             embeddings=np.asarray(vectors[start:start + self._batch], dtype=np.float32),
+                             metadatas=[_chunk_metadata(c) for c in part])
+
+    def delete(self, ids: Sequence[str]) -> None:
+        for start in range(0, len(ids), self._batch):
+            self._col.delete(ids=list(ids[start:start + self._batch]))
+
+    def ids_for_source(self, source: str) -> list[str]:
+        """Every chunk id stored for one source (finds orphans the manifest missed)."""
+        return list(self._col.get(where={"source": source}, include=[])["ids"])
+
+    def vectors_by_hash(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """Stored vectors of `ids`, keyed by content hash, so unchanged text is not re-embedded."""
+        found: dict[str, np.ndarray] = {}
+        for start in range(0, len(ids), self._batch):
+            got = self._col.get(ids=list(ids[start:start + self._batch]),
+                                include=["embeddings", "metadatas"])
+            for meta, vector in zip(got["metadatas"] or [], got["embeddings"] if got["embeddings"] is not None else []):
+                if meta and meta.get("content_hash"):
+                    found[str(meta["content_hash"])] = np.asarray(vector, dtype=np.float32)
+        return found
+
+    def query(self, vector: np.ndarray, k: int) -> list[Hit]:
+        """Top-k chunks by cosine similarity (score = 1 - cosine distance)."""
+        total = self.count()
+        if total == 0:
+            return []
+        res = self._col.query(query_embeddings=[np.asarray(vector, dtype=np.float32)],
+                              n_results=min(k, total), include=["documents", "metadatas", "distances"])
+        docs, metas, dists = res["documents"] or [[]], res["metadatas"] or [[]], res["distances"] or [[]]
+        return [Hit(_chunk_from(cid, doc, meta), 1.0 - float(dist))
+                for cid, doc, meta, dist in zip(res["ids"][0], docs[0], metas[0], dists[0])]
+
+    def all_chunks(self) -> Iterator[Chunk]:
+        """Every stored chunk (for lexical indexes and inspection), in pages of one batch."""
+        offset = 0
+        while True:
+            got = self._col.get(limit=self._batch, offset=offset, include=["documents", "metadatas"])
+            if not got["ids"]:
+                return
+            for cid, doc, meta in zip(got["ids"], got["documents"] or [], got["metadatas"] or []):
+                yield _chunk_from(cid, doc, meta)
+            offset += len(got["ids"])
+
+    # -- manifest ------------------------------------------------------------------------
+    def manifest(self) -> dict[str, ManifestEntry]:
+        got = self._manifest.get(include=["documents", "metadatas"])
+        entries = {}
+        for source, doc, meta in zip(got["ids"], got["documents"] or [], got["metadatas"] or []):
+            meta = meta or {}
+            entries[source] = ManifestEntry(
+                source=source, file_hash=str(meta.get("file_hash", "")),
+                chunk_ids=tuple(json.loads(doc or "[]")), chunker=str(meta.get("chunker", "")),
+                ingested_at=str(meta.get("ingested_at", "")), status=str(meta.get("status", "")))
+        return entries
+
+    def put_manifest(self, entries: Sequence[ManifestEntry]) -> None:
+        for start in range(0, len(entries), self._batch):
+            part = entries[start:start + self._batch]
+            self._manifest.upsert(
+                ids=[e.source for e in part], embeddings=[[1.0]] * len(part),
+                documents=[json.dumps(list(e.chunk_ids)) for e in part],
+                metadatas=[{"file_hash": e.file_hash, "chunker": e.chunker,
+                            "ingested_at": e.ingested_at, "status": e.status,
+                            "n_chunks": len(e.chunk_ids)} for e in part])
+
+    def remove_manifest(self, sources: Sequence[str]) -> None:
+        if sources:
+            self._manifest.delete(ids=list(sources))
+
+    @contextlib.contextmanager
+    def write_lock(self) -> Iterator[None]:
+        """Exclusive lock for writers of a local index; readers are never blocked.
+
+        Raises:
+            IngestLockedError: another process holds the lock.
+        """
+        if not self.path.is_dir() or self.where != str(self.path):
+            yield  # a server index: Chroma serialises writes; no local lock to take
+            return
+        with open(self.path / ".ingest.lock", "w") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise IngestLockedError(f"another ingest is writing to {self.where!r}; "
+                                        "wait for it to finish") from None
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)

@@ -1,0 +1,121 @@
+"""The plain values that travel between stages. Everyone imports them from here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Page:
+    """Text of one loaded unit of a document.
+
+    Attributes:
+        source: path relative to the ingested root, with forward slashes.
+        page: 1-based page number for paginated formats (PDF), None otherwise.
+        text: extracted text.
+        kind: the loader that produced it ("txt", "md", "pdf", "html").
+    """
+
+    source: str
+    page: int | None
+    text: str
+    kind: str = "txt"
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A piece of a page small enough for the embedding model.
+
+    Attributes:
+        id: stable id derived from source, page and position.
+        text: the chunk text.
+        source: path relative to the ingested root.
+        page: 1-based page or None.
+        position: index of the chunk within its page.
+        content_hash: sha256 prefix of the text.
+        section: Markdown heading path ("Title > Part"), or "" when none.
+    """
+
+    id: str
+    text: str
+    source: str
+    page: int | None
+    position: int
+    content_hash: str
+    section: str = ""
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A retrieved chunk and its cosine similarity to the query (higher is closer)."""
+
+    chunk: Chunk
+    score: float
+
+
+@dataclass(frozen=True)
+class Source:
+    """A retrieved chunk as reported to the user."""
+
+    source: str
+    page: int | None
+    chunk_id: str
+    score: float
+    snippet: str
+
+    def to_dict(self) -> dict[str, object]:
+        return {"source": self.source, "page": self.page, "chunk_id": self.chunk_id,
+                "score": round(self.score, 4), "snippet": self.snippet}
+
+
+@dataclass(frozen=True)
+class Timings:
+    """Seconds spent in each stage of one question, plus generation counters."""
+
+    embed_query: float = 0.0
+    retrieve: float = 0.0
+    generate: float = 0.0
+    total: float = 0.0
+    tokens_generated: int = 0
+    time_to_first_token: float | None = None
+    prompt_tokens: int = 0
+
+    def to_dict(self) -> dict[str, float | int | None]:
+        return {"embed_query": self.embed_query, "retrieve": self.retrieve,
+                "generate": self.generate, "total": self.total,
+                "tokens_generated": self.tokens_generated,
+                "time_to_first_token": self.time_to_first_token,
+                "prompt_tokens": self.prompt_tokens}
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What `ask` returns: the text, whether it is a refusal, its sources and timings."""
+
+    text: str
+    refused: bool
+    sources: tuple[Source, ...] = ()
+    cited: tuple[int, ...] = ()
+    timings: Timings = field(default_factory=Timings)
+    reason: str = ""  # why it refused without generating ("empty index", "min_score"), else ""
+
+    def to_dict(self) -> dict[str, object]:
+        return {"answer": self.text, "refused": self.refused,
+                "sources": [s.to_dict() for s in self.sources], "cited": list(self.cited),
+                "timings": self.timings.to_dict(), "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class ManifestEntry:
+    """What the index knows of one ingested file.
+
+    `status` is "pending" while its chunks are being written (an intent record, so a run
+    killed half-way is repaired by the next one) and "complete" once the store write succeeded.
+    """
+
+    source: str
+    file_hash: str
+    chunk_ids: tuple[str, ...]
+    chunker: str
+    ingested_at: str
+    status: str = "complete"

@@ -1,0 +1,59 @@
+"""Shared fixtures. No test reaches the network: hub offline, Chroma telemetry off."""
+
+from __future__ import annotations
+
+import os
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ["ANONYMIZED_TELEMETRY"] = "False"
+os.environ["TOKENIZERS_PARALLELISM"] = "false"
+os.environ.pop("RAG_INDEX", None)
+os.environ.pop("RAG_CHROMA_URL", None)
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+from rag.embedder import HashEmbedder  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+DEV10 = SHARED / "data" / "squad2" / "dev10.json"
+DEMO = ROOT / "corpora" / "wiki-demo"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+@pytest.fixture
+def hash_embedder() -> HashEmbedder:
+    return HashEmbedder()
+
+
+@pytest.fixture(scope="session")
+def minilm():
+    """The real MiniLM, loaded once per session."""
+    from rag.embedder import SentenceTransformerEmbedder
+
+    return SentenceTransformerEmbedder()
+
+
+@pytest.fixture(scope="session")
+def dev10_path() -> Path:
+    if not DEV10.is_file():
+        pytest.skip(f"{DEV10} not present")
+    return DEV10
+
+
+def make_pdf(path: Path, pages: list[str], password: str | None = None) -> Path:
+    """Write a PDF with one text page per entry (fpdf2)."""
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    if password:
+        pdf.set_encryption(owner_password=password + "-owner", user_password=password)
+    pdf.set_font("Helvetica", size=12)
+    for text in pages:
+        pdf.add_page()
+        pdf.multi_cell(0, 6, text)
+    pdf.output(str(path))
+    return path
