@@ -27,7 +27,7 @@ test-unit: setup
 
 demo: setup
 	$(BIN)/rag ingest corpora/wiki-demo --index $(DEMO_INDEX)
-	$(BIN)/rag info --index $(DEMO_INDEX)
+	$(BIN)/rag ask "$(DEMO_QUESTION)" --index $(DEMO_INDEX)
 
 lint: setup
 	$(BIN)/ruff check rag ingest eval tests bench

@@ -98,6 +98,57 @@ def cmd_forget(args: argparse.Namespace) -> int:
     return 0
 
 
+def _register_ask(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("ask", help="ask a question of an index")
+    _common(p)
+    p.add_argument("question")
+    p.add_argument("--k", type=int, help="chunks to retrieve (default 4)")
+    p.add_argument("--adapter", metavar="PATH", help="PEFT LoRA adapter folder for the generator")
+    p.add_argument("--min-score", type=float, help="refuse without generating below this top score")
+    p.add_argument("--max-new-tokens", type=int, help="answer length limit in tokens")
+    p.add_argument("--closed-book", action="store_true", help="no retrieval: the model on its own")
+    p.add_argument("--no-stream", action="store_true", help="print the answer when complete")
+
+
+@command(_register_ask)
+def cmd_ask(args: argparse.Namespace) -> int:
+    pipeline = pipeline_from(args, k=args.k, adapter=args.adapter, min_score=args.min_score,
+                             max_new_tokens=args.max_new_tokens)
+    chain = pipeline.chain(closed_book=args.closed_book)
+    if args.json:
+        answer = chain.ask(args.question)
+        _print_json({"answer": answer.text, "refused": answer.refused, "cited": list(answer.cited),
+                     "sources": [{"source": s.source, "page": s.page, "chunk_id": s.chunk_id,
+                                  "score": round(s.score, 4)} for s in answer.sources],
+                     "timings": answer.timings.to_dict()})
+        return 0
+    if args.no_stream:
+        answer = chain.ask(args.question)
+        print(answer.text)
+    else:
+        stream = chain.stream(args.question)
+        for piece in stream:
+            print(piece, end="", flush=True)
+        print()
+        answer = stream.answer
+    _print_sources(answer)
+    return 0
+
+
+def _print_sources(answer: Any) -> None:
+    if answer.refused:
+        print(f"(refused{': ' + answer.reason if answer.reason else ''})")
+    if answer.sources:
+        print("\nSources:")
+        for number, s in enumerate(answer.sources, 1):
+            page = f", page {s.page}" if s.page is not None else ""
+            mark = "*" if number in answer.cited else " "
+            print(f" {mark}[{number}] {s.source}{page}  (score {s.score:.2f})")
+    t = answer.timings
+    print(f"\n{t.total:.2f} s (embed {t.embed_query:.2f}, retrieve {t.retrieve:.2f}, "
+          f"generate {t.generate:.2f}; {t.tokens_generated} tokens)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rag", description="Offline retrieval-augmented generation.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")

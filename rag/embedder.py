@@ -93,6 +93,10 @@ class SentenceTransformerEmbedder:
             self.dimension = int(model_obj.get_sentence_embedding_dimension() or 0)
             self.max_tokens = int(model_obj.max_seq_length)
 
+    def load(self) -> None:
+        """Load the network now (otherwise the first embed call pays for it)."""
+        self._load()
+
     def _load(self) -> Any:
         if self._model is None:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")

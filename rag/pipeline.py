@@ -17,6 +17,7 @@ from rag.config import DEFAULT_EMBEDDING_MODEL, RagConfig, apply_options, load_c
 from rag.embedder import Embedder
 from rag.errors import IndexMismatchError, ModelLoadError
 from rag.store import ChromaStore, Store, check_embedding_model
+from rag.types import Answer
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,64 @@ class Pipeline:
             check_embedding_model(store.metadata(), self._embedder.name, self._embedder.dimension,
                                   repr(self.config.index.path))
         return self._embedder
+
+    def generator(self) -> Any:
+        """The generator (loaded on first use; the first load of a GGUF converts and caches it)."""
+        if self._generator is None:
+            from rag.generator import TransformersGenerator
+
+            g = self.config.generator
+            self._generator = TransformersGenerator(
+                g.model, gguf_file=g.gguf_file, adapter=g.adapter, merge_adapter=g.merge_adapter,
+                context_window=g.context_window, cache_dir=g.cache_dir, threads=g.threads)
+        return self._generator
+
+    def retriever(self) -> Any:
+        """Dense retriever over the index with the index's own embedding model."""
+        from rag.retriever import DenseRetriever
+
+        store = self.store()
+        embedder = self.embedder(store)
+        if hasattr(embedder, "load"):  # so the first question's embed_query is not a model load
+            embedder.load()
+        return DenseRetriever(embedder, store)
+
+    def chain(self, closed_book: bool = False) -> Any:
+        """The query chain (RagChain) wired from the configuration."""
+        from rag.chain import ChainSettings, RagChain
+
+        c = self.config
+        settings = ChainSettings(k=c.retrieval.k, min_score=c.retrieval.min_score,
+                                 max_new_tokens=c.generator.max_new_tokens, template=c.prompt.template,
+                                 refusal=c.prompt.refusal, snippet_chars=c.prompt.snippet_chars,
+                                 closed_book=closed_book)
+        return RagChain(None if closed_book else self.retriever(), self.generator, settings)
+
+    # -- ask -----------------------------------------------------------------------------
+    def ask(self, question: str, k: int | None = None) -> Answer:
+        """Answer `question` from the index, with sources and timings, or refuse.
+
+        Raises:
+            InputError: empty or over-long question.
+            IndexNotFoundError: no index at the configured path.
+        """
+        return self.chain().ask(question, k)
+
+    def stream(self, question: str, k: int | None = None) -> Any:
+        """Like `ask`, but iterate for text as it is generated; `.answer` holds the Answer after."""
+        return self.chain().stream(question, k)
+
+    def as_retriever(self, k: int | None = None) -> Any:
+        """A LangChain BaseRetriever over this index."""
+        from rag.langchain import as_retriever
+
+        return as_retriever(self.retriever(), k or self.config.retrieval.k)
+
+    def as_runnable(self, text: bool = False) -> Any:
+        """The chain as a LangChain Runnable (Answer out; or text pieces when `text`)."""
+        from rag.langchain import as_runnable, as_text_runnable
+
+        return as_text_runnable(self.chain()) if text else as_runnable(self.chain())
 
     # -- ingest --------------------------------------------------------------------------
     def ingest(self, folder: str | Path, progress: bool = True) -> Any:

@@ -57,3 +57,21 @@ def make_pdf(path: Path, pages: list[str], password: str | None = None) -> Path:
         pdf.multi_cell(0, 6, text)
     pdf.output(str(path))
     return path
+
+
+@pytest.fixture(scope="session")
+def smollm():
+    """The real SmolLM2-135M generator, loaded once per session."""
+    from rag.generator import TransformersGenerator
+
+    return TransformersGenerator()
+
+
+@pytest.fixture(scope="session")
+def demo_index(tmp_path_factory, minilm) -> Path:
+    """corpora/wiki-demo ingested once with the real MiniLM."""
+    from rag import Pipeline
+
+    index = tmp_path_factory.mktemp("demo") / "index"
+    Pipeline(index=index, embedder=minilm).ingest(DEMO, progress=False)
+    return index

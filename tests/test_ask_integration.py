@@ -1,0 +1,110 @@
+"""Asking with the real SmolLM2, MiniLM and Chroma: answers, adapters, streaming, CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from rag import Pipeline
+from rag.errors import ModelLoadError
+from rag.generator import TransformersGenerator
+
+pytestmark = pytest.mark.integration
+LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+MESSAGES = [{"role": "user", "content": "Name three colours of the rainbow."}]
+
+
+def logits(generator: TransformersGenerator) -> torch.Tensor:
+    inputs = generator._encode(MESSAGES)
+    with torch.inference_mode():
+        return generator.model(**inputs).logits
+
+
+def save_random_lora(model: torch.nn.Module, folder: Path) -> Path:
+    """A LoRA adapter with random (non-zero) weights, as an untrained adapter file would be."""
+    from peft import LoraConfig, get_peft_model
+
+    torch.manual_seed(0)
+    config = LoraConfig(r=8, lora_alpha=16, target_modules=LORA_TARGETS, init_lora_weights=False,
+                        task_type="CAUSAL_LM")
+    get_peft_model(model, config).save_pretrained(str(folder))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def random_adapter(tmp_path_factory, smollm) -> Path:
+    from transformers import AutoModelForCausalLM
+
+    base = AutoModelForCausalLM.from_pretrained(smollm.model.config._name_or_path)
+    return save_random_lora(base, tmp_path_factory.mktemp("lora") / "adapter")
+
+
+def test_a_question_the_corpus_answers_gets_the_answer_and_source(demo_index: Path, minilm, smollm) -> None:
+    p = Pipeline(index=demo_index, embedder=minilm, generator=smollm)
+    answer = p.ask("What do B cells produce?")
+    assert "antibod" in answer.text.lower() and not answer.refused
+    assert answer.sources[0].source == "Immune_system.md"
+    t = answer.timings
+    assert t.tokens_generated > 0 and t.prompt_tokens > 200 and t.time_to_first_token is not None
+    assert t.total >= t.generate > 0
+
+
+def test_pdf_answers_report_their_page(demo_index: Path, minilm, smollm) -> None:
+    answer = Pipeline(index=demo_index, embedder=minilm, generator=smollm).ask(
+        "Where were the Huguenots offered land when they arrived in New Amsterdam?")
+    assert any(s.source == "Huguenot.pdf" and s.page is not None for s in answer.sources)
+
+
+def test_streaming_equals_non_streaming(demo_index: Path, minilm, smollm) -> None:
+    generated = smollm.generate(MESSAGES, 40)
+    assert "".join(smollm.stream(MESSAGES, 40)).strip() == generated.text and generated.tokens > 0
+    p = Pipeline(index=demo_index, embedder=minilm, generator=smollm)
+    question = "What is a steam engine?"
+    stream = p.stream(question)
+    pieces = list(stream)
+    assert len(pieces) > 1
+    assert "".join(pieces).strip() == stream.answer.text == p.ask(question).text
+
+
+def test_a_lora_adapter_loads_and_changes_the_logits(random_adapter: Path, smollm) -> None:
+    adapted = TransformersGenerator(adapter=str(random_adapter))
+    difference = (logits(adapted) - logits(smollm)).abs().max().item()
+    assert difference > 1e-2
+    merged = TransformersGenerator(adapter=str(random_adapter), merge_adapter=True)
+    assert torch.allclose(logits(merged), logits(adapted), atol=1e-3)
+
+
+def test_a_missing_adapter_or_one_for_another_model_is_refused(tmp_path: Path) -> None:
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    with pytest.raises(ModelLoadError, match="not a PEFT adapter folder"):
+        TransformersGenerator(adapter=str(tmp_path / "nowhere"))
+    tiny = LlamaForCausalLM(LlamaConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                                        num_attention_heads=4, num_key_value_heads=2, vocab_size=49152))
+    other = save_random_lora(tiny, tmp_path / "other")
+    with pytest.raises(ModelLoadError, match="does not fit generator"):
+        TransformersGenerator(adapter=str(other))
+
+
+def test_cli_ask_json_has_the_documented_keys(demo_index: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "rag.cli", "ask", "What do B cells produce?",
+                             "--index", str(demo_index), "--json", "--max-new-tokens", "24"],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert {"answer", "refused", "sources", "timings"} <= set(out)
+    assert set(out["sources"][0]) == {"source", "page", "chunk_id", "score"}
+    assert {"embed_query", "retrieve", "generate", "total"} <= set(out["timings"])
+
+
+def test_cli_bad_input_is_one_line_and_non_zero(demo_index: Path, tmp_path: Path) -> None:
+    for args in (["ask", "   ", "--index", str(demo_index)], ["ask", "Q?", "--index", str(tmp_path / "no")]):
+        result = subprocess.run([sys.executable, "-m", "rag.cli", *args], capture_output=True, text=True,
+                                timeout=600)
+        assert result.returncode == 2 and "Traceback" not in result.stderr
+        assert result.stderr.startswith("rag ask: error:")
