@@ -149,6 +149,50 @@ def _print_sources(answer: Any) -> None:
           f"generate {t.generate:.2f}; {t.tokens_generated} tokens)")
 
 
+def _register_eval(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("eval", help="measure hallucination, answer and retrieval quality, latency")
+    p.add_argument("--data", required=True, help="SQuAD 2.0 .json or hand-written .jsonl")
+    p.add_argument("--out", required=True, help="output folder (answers.jsonl, report.*, plots)")
+    p.add_argument("--index", metavar="PATH", help="index to build or reuse (default OUT/index)")
+    p.add_argument("--docs", metavar="DIR", help="documents of a JSONL dataset, ingested first")
+    p.add_argument("--config", metavar="FILE", help="TOML configuration")
+    p.add_argument("--limit", type=int, help="questions to sample (half answerable where possible)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--k", type=int, help="chunks retrieved, for every variant")
+    p.add_argument("--adapter", metavar="PATH", help="LoRA adapter, for every variant")
+    p.add_argument("--variants", default="default",
+                   help="comma-separated: default, closed-book, key=value (e.g. k=8, adapter=PATH)")
+    p.add_argument("--articles", default="", help="only these SQuAD articles (comma-separated)")
+    p.add_argument("--exclude-articles", default="", help="leave these SQuAD articles out")
+    p.add_argument("--threshold", type=float, default=0.5, help="groundedness under which an answer is unsupported")
+    p.add_argument("--json", action="store_true", help="print report.json")
+
+
+@command(_register_eval)
+def cmd_eval(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from eval.harness import EvalRun, Harness
+    from rag.config import load_config
+    from rag.errors import InputError
+
+    if args.limit is not None and args.limit < 1:
+        raise InputError(f"--limit must be >= 1; got {args.limit}")
+    split = lambda text: tuple(t.strip() for t in text.split(",") if t.strip())  # noqa: E731
+    options = {k: v for k, v in {"k": args.k, "adapter": args.adapter}.items() if v is not None}
+    run = EvalRun(data=Path(args.data), out=Path(args.out), index=Path(args.index) if args.index else None,
+                  docs=Path(args.docs) if args.docs else None, limit=args.limit, seed=args.seed,
+                  variants=split(args.variants) or ("default",), options=options,
+                  articles=split(args.articles), exclude_articles=split(args.exclude_articles),
+                  threshold=args.threshold, progress=sys.stderr.isatty())
+    report = Harness(run, config=load_config(args.config)).execute()
+    if args.json:
+        _print_json(report)
+    else:
+        print((Path(args.out) / "report.md").read_text(encoding="utf-8"))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rag", description="Offline retrieval-augmented generation.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")

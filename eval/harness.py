@@ -1,0 +1,197 @@
+"""The evaluation run: build or reuse the index, ask every sampled question through the same
+`Pipeline` users call, once per variant, append rows to answers.jsonl (resumable), report.
+
+Variants: `default`, `closed-book` (no retrieval), or `key=value` setting any pipeline option
+(`k=8`, `adapter=PATH`, `generator.max_new_tokens=64`), several joined with `+`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from eval.datasets import EvalItem, EvalSet, load_dataset, sample
+from eval.groundedness import GroundednessScorer, LexicalEmbeddingScorer
+from eval.scoring import aggregate, score_row
+from rag.config import RagConfig, apply_options
+from rag.errors import InputError
+from rag.pipeline import Pipeline
+
+log = logging.getLogger(__name__)
+FULL_TEXT = 1_000_000  # snippet_chars for eval: sources carry their whole chunk text
+
+
+@dataclass(frozen=True)
+class EvalRun:
+    """What to evaluate and where to write it."""
+
+    data: Path
+    out: Path
+    index: Path | None = None
+    docs: Path | None = None
+    limit: int | None = None
+    seed: int = 0
+    variants: tuple[str, ...] = ("default",)
+    options: dict[str, Any] = field(default_factory=dict)  # applied to every variant (--k, --adapter)
+    articles: tuple[str, ...] = ()
+    exclude_articles: tuple[str, ...] = ()
+    threshold: float = 0.5
+    progress: bool = True
+
+
+def parse_variant(name: str) -> tuple[bool, dict[str, str]]:
+    """(closed_book, options) of a variant name.
+
+    Raises:
+        InputError: a part that is neither a known variant nor key=value.
+    """
+    closed_book, options = False, {}
+    for part in name.split("+"):
+        if part == "closed-book":
+            closed_book = True
+        elif "=" in part:
+            key, _, value = part.partition("=")
+            options[key.strip()] = value.strip()
+        elif part != "default":
+            raise InputError(f"variant {name!r}: expected 'default', 'closed-book' or key=value, got {part!r}")
+    return closed_book, options
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    """Rows already written. A torn line (an interrupted write) is dropped and the file
+    rewritten without it, so the next appended row starts on a line of its own."""
+    if not path.is_file():
+        return []
+    rows, torn = [], 0
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            torn += 1
+    if torn:
+        log.warning("dropping %d torn line(s) in %s", torn, path)
+        staging = path.with_suffix(".jsonl.tmp")
+        staging.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+        staging.replace(path)
+    return rows
+
+
+class Harness:
+    """Runs an EvalRun. `embedder` / `generator_factory` replace the real models (tests)."""
+
+    def __init__(self, run: EvalRun, config: RagConfig | None = None, embedder: Any = None,
+                 generator_factory: Callable[[RagConfig], Any] | None = None,
+                 scorer: GroundednessScorer | None = None) -> None:
+        self.run = run
+        self.base = Pipeline(index=run.index or run.out / "index", config=config or RagConfig(),
+                             embedder=embedder, **{**run.options, "prompt.snippet_chars": FULL_TEXT})
+        self.generator_factory = generator_factory
+        self._generators: dict[tuple[Any, ...], Any] = {}
+        self._scorer = scorer
+
+    # 1. Documents and index.
+    def build_index(self, dataset: EvalSet) -> dict[str, Any]:
+        out = self.run.out
+        record = out / "index_build.json"
+        docs = dataset.write_documents(out / "docs") if dataset.articles else dataset.docs
+        if docs is None:
+            if self.run.index is None:
+                raise InputError("a JSONL dataset needs --docs DIR (to ingest) or --index PATH (built)")
+            self.base.store()  # must exist
+        else:
+            report = self.base.ingest(docs, progress=self.run.progress)
+            if report.chunks_upserted or not record.is_file():
+                info = {"seconds": report.seconds, "chunks": self.base.store().count(),
+                        "files": report.files_seen, "files_failed": report.files_failed}
+                record.write_text(json.dumps(info, indent=2), encoding="utf-8")
+        if record.is_file():
+            return dict(json.loads(record.read_text(encoding="utf-8")))
+        return {"seconds": None, "chunks": self.base.store().count()}
+
+    # 2. One pipeline per variant, sharing the embedder, the store and equal generators.
+    def pipeline(self, variant: str) -> tuple[Pipeline, bool]:
+        closed_book, options = parse_variant(variant)
+        config = apply_options(self.base.config, options)
+        g = config.generator
+        key = (g.model, g.gguf_file, g.adapter, g.merge_adapter, g.context_window, g.cache_dir, g.threads)
+        if key not in self._generators:
+            factory = self.generator_factory or (lambda c: Pipeline(config=c).generator())
+            self._generators[key] = factory(config)
+        store = self.base.store()
+        return Pipeline(config=config, embedder=self.base.embedder(store), store=store,
+                        generator=self._generators[key]), closed_book
+
+    @property
+    def scorer(self) -> GroundednessScorer:
+        if self._scorer is None:
+            self._scorer = LexicalEmbeddingScorer(self.base.embedder(self.base.store()))
+        return self._scorer
+
+    # 3. Ask, score, append.
+    def ask_all(self, variant: str, items: list[EvalItem], done: set[tuple[str, str]],
+                rows: list[dict[str, Any]], sink: Any) -> None:
+        todo = [i for i in items if (variant, i.id) not in done]
+        if not todo:
+            return
+        pipeline, closed_book = self.pipeline(variant)
+        chain = pipeline.chain(closed_book=closed_book)
+        mine = [r for r in rows if r["variant"] == variant]
+        bar = tqdm(todo, desc=f"{variant}", unit="q", disable=not self.run.progress)
+        for item in bar:
+            answer = chain.ask(item.question)
+            row = {"variant": variant, "id": item.id, "question": item.question, "article": item.article,
+                   "answerable": item.answerable, "gold": list(item.answers), "answer": answer.text,
+                   "refused": answer.refused, "reason": answer.reason, "cited": list(answer.cited),
+                   "sources": [{"source": s.source, "page": s.page, "chunk_id": s.chunk_id,
+                                "score": round(s.score, 4)} for s in answer.sources],
+                   "scores": score_row(item, answer, self.scorer), "timings": answer.timings.to_dict()}
+            sink.write(json.dumps(row, ensure_ascii=False) + "\n")
+            sink.flush()
+            rows.append(row)
+            mine.append(row)
+            bar.set_postfix(_running(mine), refresh=False)
+
+    def execute(self) -> dict[str, Any]:
+        """Run everything; returns the report dict (also written to OUT/report.json)."""
+        from eval.report import write_reports
+
+        started = time.perf_counter()
+        self.run.out.mkdir(parents=True, exist_ok=True)
+        for variant in self.run.variants:
+            parse_variant(variant)  # fail on a bad name before any work
+        dataset = load_dataset(self.run.data, self.run.docs)
+        items = sample(dataset.items, self.run.limit, self.run.seed, self.run.articles,
+                       self.run.exclude_articles)
+        if not items:
+            raise InputError("no questions to evaluate after sampling and article filters")
+        index = self.build_index(dataset)
+        path = self.run.out / "answers.jsonl"
+        wanted = {i.id for i in items}
+        rows = [r for r in read_rows(path) if r["variant"] in self.run.variants and r["id"] in wanted]
+        done = {(r["variant"], r["id"]) for r in rows}
+        with path.open("a", encoding="utf-8") as sink:
+            for variant in self.run.variants:
+                self.ask_all(variant, items, done, rows, sink)
+        report = {"variants": {v: aggregate([r for r in rows if r["variant"] == v], self.run.threshold, index)
+                               for v in self.run.variants},
+                  "run": {"data": str(self.run.data), "limit": self.run.limit, "seed": self.run.seed,
+                          "n_sampled": len(items), "options": self.run.options,
+                          "seconds": round(time.perf_counter() - started, 1)}}
+        write_reports(report, rows, self.run.out)
+        return report
+
+
+def _running(rows: list[dict[str, Any]]) -> dict[str, str]:
+    f1 = [r["scores"]["f1"] for r in rows if "f1" in r["scores"]]
+    unanswerable = [r for r in rows if r["answerable"] is False]
+    shown = {"f1": f"{sum(f1) / len(f1):.2f}" if f1 else "-"}
+    if unanswerable:
+        shown["false_ans"] = f"{sum(not r['refused'] for r in unanswerable) / len(unanswerable):.2f}"
+    return shown

@@ -1,0 +1,103 @@
+"""Score one answered question, and aggregate rows into the report's metrics."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from eval.datasets import EvalItem
+from eval.groundedness import GroundednessScorer
+from eval.metrics import (
+    exact_match,
+    f1_score,
+    first_relevant_rank,
+    mean,
+    ndcg,
+    percentile,
+    reciprocal_rank,
+    roc_auc,
+)
+from rag.types import Answer
+
+CORRECT_F1 = 0.5  # an answer with token F1 >= this counts as correct (for detector_auc)
+STAGES = ("embed_query", "retrieve", "generate", "total")
+
+
+def _sentences(text: str) -> list[str]:
+    return [s.strip() for s in re.split(r"(?<=[.!?])\s+|\n+", text) if len(s.strip()) > 30]
+
+
+def is_relevant(item: EvalItem, source: str, page: int | None, text: str) -> bool:
+    """A retrieved chunk counts when it comes from the gold paragraph (SQuAD) or the gold
+    source (and page, when given), or when it contains a gold answer."""
+    lowered = text.lower()
+    if any(a.strip() and a.lower() in lowered for a in item.answers):
+        return True
+    if item.gold_context:
+        return source in item.gold_sources and any(s in item.gold_context for s in _sentences(text))
+    if source in item.gold_sources:
+        return item.gold_page is None or page == item.gold_page
+    return False
+
+
+def score_row(item: EvalItem, answer: Answer, scorer: GroundednessScorer) -> dict[str, Any]:
+    """Per-question scores kept in answers.jsonl."""
+    relevant = [is_relevant(item, s.source, s.page, s.snippet) for s in answer.sources]
+    answered = not answer.refused
+    scores: dict[str, Any] = {"relevant": relevant, "rank": first_relevant_rank(relevant),
+                              "groundedness": scorer.score(answer.text, [s.snippet for s in answer.sources])
+                              if answered else None}
+    if item.answerable and item.answers:
+        scores["exact"] = 0.0 if answer.refused else exact_match(answer.text, item.answers)
+        scores["f1"] = 0.0 if answer.refused else f1_score(answer.text, item.answers)
+    return scores
+
+
+def _stats(values: Sequence[float]) -> dict[str, float | None]:
+    if not values:
+        return {"p50": None, "p95": None, "mean": None}
+    return {"p50": percentile(values, 50), "p95": percentile(values, 95), "mean": mean(values)}
+
+
+def aggregate(rows: Sequence[dict[str, Any]], threshold: float, index: dict[str, Any]) -> dict[str, Any]:
+    """The report's metrics for one variant's rows (see the README for each definition)."""
+    answerable = [r for r in rows if r["answerable"] is True]
+    unanswerable = [r for r in rows if r["answerable"] is False]
+    with_sources = [r for r in answerable if r["sources"]]
+    answered = [r for r in rows if not r["refused"]]
+    unsupported = [r for r in answered if (r["scores"]["groundedness"] or 0.0) < threshold]
+    hallucinated = [r for r in answered if r["answerable"] is False
+                    or (r["answerable"] is True and (r["scores"]["groundedness"] or 0.0) < threshold)]
+    judged = [r for r in answerable if not r["refused"] and "f1" in r["scores"]]
+    timings = [r["timings"] for r in rows]
+    generated = [t for t in timings if t["generate"] > 0]
+    return {
+        "n_questions": len(rows),
+        "retrieval": {
+            "recall_at_k": mean(float(r["scores"]["rank"] is not None) for r in with_sources),
+            "mrr": mean(reciprocal_rank(r["scores"]["relevant"]) for r in with_sources),
+            "ndcg_at_k": mean(ndcg(r["scores"]["relevant"]) for r in with_sources),
+            "n": len(with_sources)},
+        "answer": {
+            "exact": mean(r["scores"]["exact"] for r in answerable if "exact" in r["scores"]),
+            "f1": mean(r["scores"]["f1"] for r in answerable if "f1" in r["scores"]),
+            "refusal_rate": mean(float(r["refused"]) for r in answerable),
+            "n": len(answerable)},
+        "hallucination": {
+            "false_answer_rate": mean(float(not r["refused"]) for r in unanswerable),
+            "unsupported_rate": len(unsupported) / len(answered) if answered else None,
+            "hallucination_rate": len(hallucinated) / len(answered) if answered else None,
+            "detector_auc": roc_auc([r["scores"]["groundedness"] or 0.0 for r in judged],
+                                    [r["scores"]["f1"] >= CORRECT_F1 for r in judged]),
+            "groundedness_threshold": threshold,
+            "n_unanswerable": len(unanswerable), "n_answered": len(answered)},
+        "latency": {
+            **{stage: _stats([t[stage] for t in timings]) for stage in STAGES},
+            "time_to_first_token": _stats([t["time_to_first_token"] for t in generated
+                                           if t["time_to_first_token"] is not None]),
+            "tokens_per_s": (sum(t["tokens_generated"] for t in generated)
+                             / sum(t["generate"] for t in generated)) if generated else None,
+            "prompt_tokens": _stats([t["prompt_tokens"] for t in generated]),
+            "index_build_seconds": index.get("seconds"), "index_chunks": index.get("chunks")},
+    }

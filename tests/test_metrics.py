@@ -1,0 +1,59 @@
+"""Metrics against hand-computed cases."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from eval.groundedness import LexicalEmbeddingScorer, claims
+from eval.metrics import exact_match, f1_score, ndcg, normalize_answer, percentile, reciprocal_rank, roc_auc
+
+
+def test_squad_normalisation() -> None:
+    assert normalize_answer("The  Eiffel-Tower!") == "eiffeltower"
+    assert normalize_answer("An apple, a pear and THE plum.") == "apple pear and plum"
+
+
+def test_exact_and_f1_best_over_golds() -> None:
+    assert exact_match("the Normans", ["Normans", "Norman people"]) == 1.0
+    assert exact_match("Normans of France", ["Normans"]) == 0.0
+    # pred tokens {normans, of, france}, gold {normans}: P=1/3, R=1, F1=0.5
+    assert f1_score("Normans of France", ["Normans"]) == pytest.approx(0.5)
+    # best of two golds: "in France" vs "France" -> P=1/2... pred {france}: vs {in, france} P=1 R=1/2 -> 2/3
+    assert f1_score("France", ["in France", "Paris"]) == pytest.approx(2 / 3)
+    assert f1_score("nothing shared", ["Normans"]) == 0.0 and f1_score("x", []) == 0.0
+
+
+def test_rank_metrics() -> None:
+    assert reciprocal_rank([False, False, True, True]) == pytest.approx(1 / 3)
+    assert reciprocal_rank([False, False]) == 0.0
+    # relevant at 2 and 3: DCG = 1/log2(3) + 1/log2(4); ideal = 1 + 1/log2(3)
+    expected = (1 / math.log2(3) + 0.5) / (1 + 1 / math.log2(3))
+    assert ndcg([False, True, True, False]) == pytest.approx(expected)
+    assert ndcg([True, False]) == 1.0 and ndcg([False, False]) == 0.0
+
+
+def test_percentiles_interpolate_like_numpy() -> None:
+    values = [1.0, 2.0, 3.0, 4.0, 10.0]
+    assert percentile(values, 50) == 3.0
+    assert percentile(values, 95) == pytest.approx(4.0 + 0.8 * 6.0)  # position 3.8
+    assert percentile([5.0], 95) == 5.0 and math.isnan(percentile([], 50))
+
+
+def test_auc_counts_pairs_and_ties() -> None:
+    assert roc_auc([0.9, 0.8, 0.1], [True, True, False]) == 1.0
+    assert roc_auc([0.1, 0.9], [True, False]) == 0.0
+    # positives 0.5, 0.7; negatives 0.5, 0.2 -> pairs: (0.5,0.5)=.5, (0.5,0.2)=1, (0.7,*)=2 -> 3.5/4
+    assert roc_auc([0.5, 0.7, 0.5, 0.2], [True, True, False, False]) == pytest.approx(0.875)
+    assert roc_auc([0.3, 0.4], [True, True]) is None
+
+
+def test_groundedness_is_the_weakest_claim() -> None:
+    scorer = LexicalEmbeddingScorer(None)
+    context = ["The Normans came from Normandy in northern France. They were Vikings."]
+    assert scorer.score("The Normans came from Normandy [1].", context) == 1.0
+    mixed = scorer.score("The Normans came from Normandy. They invented the telephone in Ohio.", context)
+    assert mixed < 0.3
+    assert scorer.score("Anything.", []) == 0.0
+    assert claims("First claim [1]. Second one [2, 3].") == ["First claim .", "Second one ."]
