@@ -102,7 +102,7 @@ def _cached_gguf(folder: Path, gguf_file: str, cache_dir: Path) -> Path:
     tokenizer = AutoTokenizer.from_pretrained(str(folder), gguf_file=gguf_file)
     model = AutoModelForCausalLM.from_pretrained(str(folder), gguf_file=gguf_file)
     # save_pretrained refuses a GGUF-quantized model until the quantizer marker is cleared.
-    model.hf_quantizer = None
+    model.hf_quantizer = None  # type: ignore[assignment]
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
     cache_dir.mkdir(parents=True, exist_ok=True)
@@ -147,8 +147,8 @@ class TransformersGenerator:
         if gguf is not None:
             folder = _cached_gguf(folder, gguf, Path(cache_dir) if cache_dir else default_cache_dir())
         started = time.perf_counter()
-        self.tokenizer = AutoTokenizer.from_pretrained(str(folder))
-        self.model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32)
+        self.tokenizer: Any = AutoTokenizer.from_pretrained(str(folder))
+        self.model: Any = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32)
         self.model.eval()
         self.name = model
         self.adapter = adapter
@@ -160,8 +160,9 @@ class TransformersGenerator:
         self._torch = torch
 
     def _encode(self, messages: Messages) -> dict[str, Any]:
-        return dict(self.tokenizer.apply_chat_template(
-            list(messages), add_generation_prompt=True, return_tensors="pt", return_dict=True))
+        encoded: Any = self.tokenizer.apply_chat_template(
+            list(messages), add_generation_prompt=True, return_tensors="pt", return_dict=True)
+        return dict(encoded)
 
     def count_prompt_tokens(self, messages: Messages) -> int:
         return int(self._encode(messages)["input_ids"].shape[1])

@@ -11,7 +11,7 @@ import fcntl
 import json
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlparse
@@ -65,7 +65,7 @@ def _chunk_metadata(chunk: Chunk) -> dict[str, Any]:
     return meta
 
 
-def _chunk_from(chunk_id: str, text: str | None, meta: dict[str, Any] | None) -> Chunk:
+def _chunk_from(chunk_id: str, text: str | None, meta: Mapping[str, Any] | None) -> Chunk:
     meta = meta or {}
     return Chunk(id=chunk_id, text=text or "", source=str(meta.get("source", "")),
                  page=meta.get("page"), position=int(meta.get("position", 0)),
@@ -161,7 +161,7 @@ class ChromaStore:
         total = self.count()
         if total == 0:
             return []
-        res = self._col.query(query_embeddings=[np.asarray(vector, dtype=np.float32)],
+        res = self._col.query(query_embeddings=np.asarray(vector, dtype=np.float32).reshape(1, -1),
                               n_results=min(k, total), include=["documents", "metadatas", "distances"])
         docs, metas, dists = res["documents"] or [[]], res["metadatas"] or [[]], res["distances"] or [[]]
         return [Hit(_chunk_from(cid, doc, meta), 1.0 - float(dist))
@@ -194,7 +194,7 @@ class ChromaStore:
         for start in range(0, len(entries), self._batch):
             part = entries[start:start + self._batch]
             self._manifest.upsert(
-                ids=[e.source for e in part], embeddings=[[1.0]] * len(part),
+                ids=[e.source for e in part], embeddings=np.ones((len(part), 1), dtype=np.float32),
                 documents=[json.dumps(list(e.chunk_ids)) for e in part],
                 metadatas=[{"file_hash": e.file_hash, "chunker": e.chunker,
                             "ingested_at": e.ingested_at, "status": e.status,
