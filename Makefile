@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_INDEX := .demo_index
-DEMO_QUESTION := What did Thomas Savery's steam pump raise water with?
+DEMO_QUESTION := What do B cells produce?
 
 .PHONY: setup test test-unit demo lint bench clean
 
