@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -43,7 +44,8 @@ class EvalRun:
     articles: tuple[str, ...] = ()
     exclude_articles: tuple[str, ...] = ()
     threshold: float = 0.5
-    progress: bool = True
+    progress: bool = True  # a live tqdm bar (for a terminal)
+    progress_lines: bool = False  # else a plain stderr line every tenth of a variant (for logs, CI)
 
 
 def parse_variant(name: str) -> tuple[bool, dict[str, str]]:
@@ -144,7 +146,7 @@ class Harness:
         chain = pipeline.chain(closed_book=closed_book)
         mine = [r for r in rows if r["variant"] == variant]
         bar = tqdm(todo, desc=f"{variant}", unit="q", disable=not self.run.progress)
-        for item in bar:
+        for done_here, item in enumerate(bar, start=1):
             answer = chain.ask(item.question)
             row = {"variant": variant, "id": item.id, "question": item.question, "article": item.article,
                    "answerable": item.answerable, "gold": list(item.answers), "answer": answer.text,
@@ -157,6 +159,9 @@ class Harness:
             rows.append(row)
             mine.append(row)
             bar.set_postfix(_running(mine), refresh=False)
+            if self.run.progress_lines and not self.run.progress and _milestone(done_here, len(todo)):
+                shown = " ".join(f"{k}={v}" for k, v in _running(mine).items())
+                print(f"{variant}: {done_here}/{len(todo)} {shown}", file=sys.stderr, flush=True)
 
     def execute(self) -> dict[str, Any]:
         """Run everything; returns the report dict (also written to OUT/report.json)."""
@@ -186,6 +191,10 @@ class Harness:
                           "seconds": round(time.perf_counter() - started, 1)}}
         write_reports(report, rows, self.run.out)
         return report
+
+
+def _milestone(done: int, total: int) -> bool:
+    return done == total or done % max(1, total // 10) == 0
 
 
 def _running(rows: list[dict[str, Any]]) -> dict[str, str]:

@@ -184,7 +184,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
                   docs=Path(args.docs) if args.docs else None, limit=args.limit, seed=args.seed,
                   variants=split(args.variants) or ("default",), options=options,
                   articles=split(args.articles), exclude_articles=split(args.exclude_articles),
-                  threshold=args.threshold, progress=sys.stderr.isatty())
+                  threshold=args.threshold, progress=sys.stderr.isatty(), progress_lines=True)
     report = Harness(run, config=load_config(args.config)).execute()
     if args.json:
         _print_json(report)

@@ -88,12 +88,29 @@ def resolve_generator_model(model: str, gguf_file: str | None) -> tuple[Path, st
                          "or a local Hugging Face model folder (nothing is downloaded)")
 
 
+def gguf_cache_key(source: Path, sample: int = 1 << 20) -> str:
+    """Key of a GGUF's converted weights, from its content rather than its path or mtime.
+
+    Every virtualenv and every reinstall holds its own copy of the packaged GGUF; keyed by path,
+    each copy cost another ~20 s conversion and ~0.5 GB of cache. Size plus the first and last
+    MiB (header, metadata, tensor data) tell GGUF files apart without reading 100 MB per load.
+    The transformers version is part of the key because it does the dequantizing.
+    """
+    import transformers
+
+    size = source.stat().st_size
+    digest = hashlib.sha256(f"{size}:{transformers.__version__}:".encode())
+    with source.open("rb") as handle:
+        digest.update(handle.read(sample))
+        handle.seek(max(0, size - sample))
+        digest.update(handle.read(sample))
+    return digest.hexdigest()[:12]
+
+
 def _cached_gguf(folder: Path, gguf_file: str, cache_dir: Path) -> Path:
     """Dequantize a GGUF once into plain safetensors; later loads read the cache (~0.5 s)."""
     source = folder / gguf_file
-    stat = source.stat()
-    key = hashlib.sha256(f"{source.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:12]
-    target = cache_dir / f"{Path(gguf_file).stem}-{key}"
+    target = cache_dir / f"{Path(gguf_file).stem}-{gguf_cache_key(source)}"
     if (target / "config.json").is_file():
         return target
     from transformers import AutoModelForCausalLM, AutoTokenizer

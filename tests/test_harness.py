@@ -128,3 +128,12 @@ def test_an_interrupted_run_resumes_without_asking_again(tmp_path: Path) -> None
     ids = [json.loads(line)["id"] for line in (out / "answers.jsonl").read_text().splitlines()
            if line.startswith('{"variant": "default", "id": "') and line.endswith("}")]
     assert len(set(ids)) == 8
+
+
+def test_without_a_terminal_progress_goes_to_stderr_as_lines(tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    harness(tmp_path / "out", limit=10, seed=0, progress_lines=True).execute()
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("default: ")]
+    assert lines[-1].startswith("default: 10/10 f1=")
+    assert "false_ans=" in lines[-1]
+    assert len(lines) == 10  # one per tenth; ten questions
