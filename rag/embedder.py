@@ -1,11 +1,10 @@
-"""Embedders: the Protocol, the sentence-transformers implementation and a deterministic fake.
+"""Embedders: the Protocol and the sentence-transformers implementation (the fake: rag.fakes).
 
 Only this module imports sentence-transformers.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -135,40 +134,3 @@ class SentenceTransformerEmbedder:
 
     def embed_query(self, text: str) -> np.ndarray:
         return self.embed_documents([text])[0]
-
-
-class HashEmbedder:
-    """Deterministic fake for tests: a bag of hashed words, normalized.
-
-    Texts sharing words get similar vectors, so retrieval tests behave sensibly.
-    Tokens are whitespace words plus two special tokens.
-    """
-
-    def __init__(self, dimension: int = 64, max_tokens: int = 256, name: str = "hash-embedder") -> None:
-        self.name = name
-        self.dimension = dimension
-        self.max_tokens = max_tokens
-        self.calls: list[int] = []  # how many texts each embed_documents call received
-
-    def count_tokens(self, text: str) -> int:
-        return len(text.split()) + 2
-
-    def _vector(self, text: str) -> np.ndarray:
-        vec = np.zeros(self.dimension, dtype=np.float32)
-        for word in text.lower().split():
-            digest = hashlib.sha256(word.strip(".,;:!?\"'()").encode()).digest()
-            vec[int.from_bytes(digest[:4], "little") % self.dimension] += 1.0
-        norm = float(np.linalg.norm(vec))
-        if norm == 0.0:
-            vec[0] = 1.0
-            return vec
-        return vec / norm
-
-    def embed_documents(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
-        self.calls.append(len(texts))
-        if not texts:
-            return np.zeros((0, self.dimension), dtype=np.float32)
-        return np.stack([self._vector(t) for t in texts])
-
-    def embed_query(self, text: str) -> np.ndarray:
-        return self._vector(text)

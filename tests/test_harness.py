@@ -10,9 +10,8 @@ from conftest import FIXTURES
 
 from eval.datasets import load_jsonl, load_squad, sample
 from eval.harness import EvalRun, Harness, parse_variant
-from rag.embedder import HashEmbedder
 from rag.errors import InputError
-from rag.generator import ExtractiveGenerator
+from rag.fakes import ExtractiveGenerator, HashEmbedder
 
 TINY = FIXTURES / "tiny_squad.json"
 

@@ -8,8 +8,8 @@ import pytest
 from conftest import make_pdf
 
 from rag import Pipeline
-from rag.embedder import HashEmbedder
 from rag.errors import IndexMismatchError, IngestLockedError, NothingToIngestError
+from rag.fakes import HashEmbedder
 from rag.store import ChromaStore
 
 PARAGRAPH = "The {0} is a remarkable subject. Scholars of the {0} wrote many books about it. "

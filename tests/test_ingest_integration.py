@@ -14,7 +14,7 @@ from conftest import DEMO, make_pdf
 from eval.datasets import article_markdown, load_squad_json
 from ingest.chunking import Chunker
 from rag import Pipeline
-from rag.embedder import HashEmbedder
+from rag.fakes import HashEmbedder
 from rag.store import ChromaStore
 from rag.types import Page
 

@@ -1,0 +1,95 @@
+"""Deterministic fakes of the Embedder and Generator protocols, for unit tests and examples.
+
+They need no model weights and run in microseconds, yet behave sensibly: texts that share words
+embed close together, and the generator answers with the context sentence nearest the question.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+
+from rag.generator import Generation, Messages
+
+
+class HashEmbedder:
+    """Deterministic fake for tests: a bag of hashed words, normalized.
+
+    Texts sharing words get similar vectors, so retrieval tests behave sensibly.
+    Tokens are whitespace words plus two special tokens.
+    """
+
+    def __init__(self, dimension: int = 64, max_tokens: int = 256, name: str = "hash-embedder") -> None:
+        self.name = name
+        self.dimension = dimension
+        self.max_tokens = max_tokens
+        self.calls: list[int] = []  # how many texts each embed_documents call received
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split()) + 2
+
+    def _vector(self, text: str) -> np.ndarray:
+        vec = np.zeros(self.dimension, dtype=np.float32)
+        for word in text.lower().split():
+            digest = hashlib.sha256(word.strip(".,;:!?\"'()").encode()).digest()
+            vec[int.from_bytes(digest[:4], "little") % self.dimension] += 1.0
+        norm = float(np.linalg.norm(vec))
+        if norm == 0.0:
+            vec[0] = 1.0
+            return vec
+        return vec / norm
+
+    def embed_documents(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
+        self.calls.append(len(texts))
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        return np.stack([self._vector(t) for t in texts])
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self._vector(text)
+
+
+class ExtractiveGenerator:
+    """Deterministic fake for tests: answers with the sentence of the context that shares most
+    words with the question and cites its block; refuses when nothing overlaps enough.
+    Tokens are whitespace words."""
+
+    def __init__(self, refusal: str = "I don't know.", context_window: int = 2048,
+                 min_overlap: int = 2) -> None:
+        self.name = "extractive-fake"
+        self.context_window = context_window
+        self.refusal = refusal
+        self.min_overlap = min_overlap
+        self.calls = 0
+
+    def count_prompt_tokens(self, messages: Messages) -> int:
+        return sum(len(m["content"].split()) for m in messages) + 4
+
+    def _answer(self, messages: Messages) -> str:
+        content = messages[-1]["content"]
+        question = content.rsplit("Question:", 1)[-1]
+        wanted = {w for w in re.findall(r"[a-z0-9]+", question.lower()) if len(w) > 3}
+        best, best_score = "", 0
+        for number, body in re.findall(r'<doc id="(\d+)"[^>]*>\n(.*?)\n</doc>', content, re.S):
+            for sentence in re.split(r"(?<=[.!?])\s+", body):
+                score = len(wanted & set(re.findall(r"[a-z0-9]+", sentence.lower())))
+                if score > best_score:
+                    best, best_score = f"{sentence.strip()} [{number}]", score
+        return best if best_score >= self.min_overlap else self.refusal
+
+    def generate(self, messages: Messages, max_new_tokens: int) -> Generation:
+        text = " ".join(self._answer(messages).split()[:max_new_tokens])
+        self.calls += 1
+        return Generation(text, len(text.split()), 0.0, self.count_prompt_tokens(messages))
+
+    def stream(self, messages: Messages, max_new_tokens: int,
+               stats: dict[str, int] | None = None) -> Iterator[str]:
+        result = self.generate(messages, max_new_tokens)
+        if stats is not None:
+            stats.update(tokens=result.tokens, prompt_tokens=result.prompt_tokens)
+        words = result.text.split(" ")
+        for i, word in enumerate(words):
+            yield word if i == 0 else " " + word
