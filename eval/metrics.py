@@ -24,6 +24,16 @@ def exact_match(prediction: str, golds: Sequence[str]) -> float:
     return float(any(normalize_answer(prediction) == normalize_answer(g) for g in golds))
 
 
+def contains_answer(prediction: str, golds: Sequence[str]) -> float:
+    """1.0 when a normalised gold answer appears, on word boundaries, in the normalised prediction.
+
+    Generated answers are sentences ("The highest court is the European Court of Justice."),
+    which SQuAD's exact match and F1 punish for their length; containment does not.
+    """
+    padded = f" {normalize_answer(prediction)} "
+    return float(any(gold and f" {gold} " in padded for gold in map(normalize_answer, golds)))
+
+
 def _f1(prediction: str, gold: str) -> float:
     pred, ref = normalize_answer(prediction).split(), normalize_answer(gold).split()
     common = sum((Counter(pred) & Counter(ref)).values())

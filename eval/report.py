@@ -8,10 +8,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from eval.scoring import CORRECT_F1, STAGES
+from eval.scoring import CORRECT_F1, STAGES, is_correct
 
 TABLE = [("retrieval", "recall_at_k"), ("retrieval", "mrr"), ("retrieval", "ndcg_at_k"),
-         ("answer", "exact"), ("answer", "f1"), ("answer", "refusal_rate"),
+         ("answer", "exact"), ("answer", "f1"), ("answer", "contains_gold"), ("answer", "refusal_rate"),
          ("hallucination", "false_answer_rate"), ("hallucination", "unsupported_rate"),
          ("hallucination", "hallucination_rate"), ("hallucination", "detector_auc")]
 
@@ -43,11 +43,12 @@ def markdown(report: dict[str, Any]) -> str:
     lines += ["", f"Index: {first['index_chunks']} chunks, built in {_fmt(first['index_build_seconds'])} s.",
               "", "Definitions: recall/MRR/nDCG over answerable questions (a hit is a chunk of the gold "
               "paragraph or source, or one containing a gold answer); exact/F1 with SQuAD normalisation, "
-              "a refusal scores 0; false_answer_rate = unanswerable questions answered; "
+              "a refusal scores 0; contains_gold = answers containing a gold answer; false_answer_rate = unanswerable questions answered; "
               "unsupported_rate = answers whose groundedness is below "
               f"{_fmt(first and variants[names[0]]['hallucination']['groundedness_threshold'])}; "
               "hallucination_rate = answers to unanswerable questions plus unsupported answers to "
-              f"answerable ones, over all answers; detector_auc = ROC AUC of groundedness against F1 >= {CORRECT_F1}.",
+              "answerable ones, over all answers; detector_auc = ROC AUC of groundedness against correctness "
+              f"(contains a gold answer or F1 >= {CORRECT_F1}), n/a without retrieved text.",
               "", "Plots: `latency.png`, `metrics.png`, `groundedness.png`."]
     return "\n".join(lines) + "\n"
 
@@ -91,7 +92,7 @@ def plots(report: dict[str, Any], rows: Sequence[dict[str, Any]], out: Path) -> 
         judged = [r for r in rows if r["variant"] == name and not r["refused"] and "f1" in r["scores"]]
         for label, keep in (("correct", True), ("wrong", False)):
             values = [r["scores"]["groundedness"] or 0.0 for r in judged
-                      if (r["scores"]["f1"] >= CORRECT_F1) is keep]
+                      if is_correct(r) is keep]
             ax.hist(values, bins=[i / 10 for i in range(11)], alpha=0.6, label=f"{label} ({len(values)})")
         ax.set_title(name, fontsize=9)
         ax.set_xlabel("groundedness")

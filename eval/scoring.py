@@ -9,6 +9,7 @@ from typing import Any
 from eval.datasets import EvalItem
 from eval.groundedness import GroundednessScorer
 from eval.metrics import (
+    contains_answer,
     exact_match,
     f1_score,
     first_relevant_rank,
@@ -20,7 +21,7 @@ from eval.metrics import (
 )
 from rag.types import Answer
 
-CORRECT_F1 = 0.5  # an answer with token F1 >= this counts as correct (for detector_auc)
+CORRECT_F1 = 0.5  # an answer with token F1 >= this, or containing a gold answer, counts as correct
 STAGES = ("embed_query", "retrieve", "generate", "total")
 
 
@@ -41,6 +42,12 @@ def is_relevant(item: EvalItem, source: str, page: int | None, text: str) -> boo
     return False
 
 
+def is_correct(row: dict[str, Any]) -> bool:
+    """Gold correctness of an answered answerable row: it contains a gold answer or has F1 >= 0.5."""
+    return (not row["refused"] and bool(row["gold"])
+            and (row["scores"].get("f1", 0.0) >= CORRECT_F1 or bool(contains_answer(row["answer"], row["gold"]))))
+
+
 def score_row(item: EvalItem, answer: Answer, scorer: GroundednessScorer) -> dict[str, Any]:
     """Per-question scores kept in answers.jsonl."""
     relevant = [is_relevant(item, s.source, s.page, s.snippet) for s in answer.sources]
@@ -51,6 +58,7 @@ def score_row(item: EvalItem, answer: Answer, scorer: GroundednessScorer) -> dic
     if item.answerable and item.answers:
         scores["exact"] = 0.0 if answer.refused else exact_match(answer.text, item.answers)
         scores["f1"] = 0.0 if answer.refused else f1_score(answer.text, item.answers)
+        scores["contains_gold"] = 0.0 if answer.refused else contains_answer(answer.text, item.answers)
     return scores
 
 
@@ -69,7 +77,8 @@ def aggregate(rows: Sequence[dict[str, Any]], threshold: float, index: dict[str,
     unsupported = [r for r in answered if (r["scores"]["groundedness"] or 0.0) < threshold]
     hallucinated = [r for r in answered if r["answerable"] is False
                     or (r["answerable"] is True and (r["scores"]["groundedness"] or 0.0) < threshold)]
-    judged = [r for r in answerable if not r["refused"] and "f1" in r["scores"]]
+    # The detector needs retrieved text to judge against: closed-book rows have none.
+    judged = [r for r in answerable if not r["refused"] and "f1" in r["scores"] and r["sources"]]
     timings = [r["timings"] for r in rows]
     generated = [t for t in timings if t["generate"] > 0]
     return {
@@ -82,6 +91,8 @@ def aggregate(rows: Sequence[dict[str, Any]], threshold: float, index: dict[str,
         "answer": {
             "exact": mean(r["scores"]["exact"] for r in answerable if "exact" in r["scores"]),
             "f1": mean(r["scores"]["f1"] for r in answerable if "f1" in r["scores"]),
+            "contains_gold": mean(float(contains_answer(r["answer"], r["gold"])) * (not r["refused"])
+                                  for r in answerable if r["gold"]),
             "refusal_rate": mean(float(r["refused"]) for r in answerable),
             "n": len(answerable)},
         "hallucination": {
@@ -89,7 +100,7 @@ def aggregate(rows: Sequence[dict[str, Any]], threshold: float, index: dict[str,
             "unsupported_rate": len(unsupported) / len(answered) if answered else None,
             "hallucination_rate": len(hallucinated) / len(answered) if answered else None,
             "detector_auc": roc_auc([r["scores"]["groundedness"] or 0.0 for r in judged],
-                                    [r["scores"]["f1"] >= CORRECT_F1 for r in judged]),
+                                    [is_correct(r) for r in judged]),
             "groundedness_threshold": threshold,
             "n_unanswerable": len(unanswerable), "n_answered": len(answered)},
         "latency": {

@@ -7,7 +7,16 @@ import math
 import pytest
 
 from eval.groundedness import LexicalEmbeddingScorer, claims
-from eval.metrics import exact_match, f1_score, ndcg, normalize_answer, percentile, reciprocal_rank, roc_auc
+from eval.metrics import (
+    contains_answer,
+    exact_match,
+    f1_score,
+    ndcg,
+    normalize_answer,
+    percentile,
+    reciprocal_rank,
+    roc_auc,
+)
 
 
 def test_squad_normalisation() -> None:
@@ -23,6 +32,15 @@ def test_exact_and_f1_best_over_golds() -> None:
     # best of two golds: "in France" vs "France" -> P=1/2... pred {france}: vs {in, france} P=1 R=1/2 -> 2/3
     assert f1_score("France", ["in France", "Paris"]) == pytest.approx(2 / 3)
     assert f1_score("nothing shared", ["Normans"]) == 0.0 and f1_score("x", []) == 0.0
+
+
+def test_containment_is_on_normalised_word_boundaries() -> None:
+    sentence = "The highest court is the European Court of Justice (ECJ)."
+    assert contains_answer(sentence, ["The European Court of Justice"]) == 1.0
+    assert contains_answer("It happened in 1990s.", ["1990"]) == 0.0  # not inside a word
+    assert contains_answer("Angles of 90 degrees.", ["45", "90"]) == 1.0
+    assert contains_answer("anything", ["", "the"]) == 0.0  # empty golds after normalisation
+    assert contains_answer("", ["Paris"]) == 0.0
 
 
 def test_rank_metrics() -> None:
@@ -57,3 +75,26 @@ def test_groundedness_is_the_weakest_claim() -> None:
     assert mixed < 0.3
     assert scorer.score("Anything.", []) == 0.0
     assert claims("First claim [1]. Second one [2, 3].") == ["First claim .", "Second one ."]
+
+
+def _row(answer: str, gold: list[str], groundedness: float, f1: float, sources: bool = True) -> dict:
+    return {"answerable": True, "refused": False, "answer": answer, "gold": gold,
+            "sources": [{"source": "a.md"}] if sources else [],
+            "scores": {"relevant": [True], "rank": 1, "groundedness": groundedness, "f1": f1, "exact": 0.0},
+            "timings": {"embed_query": 0.0, "retrieve": 0.0, "generate": 1.0, "total": 1.0,
+                        "tokens_generated": 5, "time_to_first_token": 0.1, "prompt_tokens": 10}}
+
+
+def test_detector_auc_counts_a_sentence_containing_the_gold_as_correct() -> None:
+    from eval.scoring import aggregate
+
+    rows = [_row("It was the European Court of Justice.", ["European Court of Justice"], 0.9, 0.4),
+            _row("Paris.", ["Paris"], 0.2, 1.0),
+            _row("Some other court entirely.", ["European Court of Justice"], 0.5, 0.2)]
+    report = aggregate(rows, 0.5, {})
+    # correct: rows 0 (containment, F1 < 0.5) and 1 (F1); wrong: row 2. Pairs: 0.9 > 0.5, 0.2 < 0.5.
+    assert report["hallucination"]["detector_auc"] == pytest.approx(0.5)
+    assert report["answer"]["contains_gold"] == pytest.approx(2 / 3)
+    closed_book = aggregate([_row(r["answer"], r["gold"], 0.0, r["scores"]["f1"], sources=False)
+                             for r in rows], 0.5, {})
+    assert closed_book["hallucination"]["detector_auc"] is None  # nothing retrieved to judge against
