@@ -112,6 +112,7 @@ class GeneratorConfig:
     context_window: int = 2048
     cache_dir: str | None = None
     threads: int | None = None
+    stop_on_loop: bool = True
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_new_tokens <= 4096:

@@ -134,6 +134,35 @@ def _cached_gguf(folder: Path, gguf_file: str, cache_dir: Path) -> Path:
     return target
 
 
+def ends_in_loop(tokens: Sequence[int], min_span: int = 12, max_period: int = 40) -> bool:
+    """True when `tokens` end in one block repeated back to back at least three times and over at
+    least `min_span` tokens: the greedy loop a small model falls into ("The answer is: The answer
+    is: ...", "1.1.1.1"). Decoding on would only repeat it until max_new_tokens."""
+    n = len(tokens)
+    for period in range(1, max_period + 1):
+        times = max(3, -(-min_span // period))
+        span = times * period
+        if span > n:
+            continue
+        tail = tokens[n - span:]
+        if all(tail[i] == tail[span - period + i % period] for i in range(span)):
+            return True
+    return False
+
+
+def _loop_stop(prompt_tokens: int) -> Any:
+    """A transformers StoppingCriteria that ends generation once the answer is in a loop."""
+    import torch
+    from transformers import StoppingCriteria
+
+    class LoopStop(StoppingCriteria):
+        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+            done = [ends_in_loop(row[prompt_tokens:].tolist()) for row in input_ids]
+            return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+
+    return LoopStop()
+
+
 class TransformersGenerator:
     """A local causal LM with its chat template, greedy decoding, optional PEFT LoRA adapter.
 
@@ -145,6 +174,7 @@ class TransformersGenerator:
         context_window: tokens of prompt + answer allowed.
         cache_dir: where dequantized GGUF weights are kept.
         threads: torch CPU threads (None keeps torch's default).
+        stop_on_loop: end generation when the answer repeats one block over and over.
 
     Raises:
         ModelLoadError: model or adapter missing, or the adapter does not fit the model.
@@ -152,7 +182,8 @@ class TransformersGenerator:
 
     def __init__(self, model: str = DEFAULT_GENERATOR_MODEL, *, gguf_file: str | None = None,
                  adapter: str | None = None, merge_adapter: bool = False, context_window: int = 2048,
-                 cache_dir: str | Path | None = None, threads: int | None = None) -> None:
+                 cache_dir: str | Path | None = None, threads: int | None = None,
+                 stop_on_loop: bool = True) -> None:
         if adapter is not None and not (Path(adapter) / "adapter_config.json").is_file():
             raise ModelLoadError(f"adapter {adapter!r} is not a PEFT adapter folder "
                                  "(no adapter_config.json there)")
@@ -175,6 +206,7 @@ class TransformersGenerator:
         limit = getattr(self.model.config, "max_position_embeddings", context_window)
         self.context_window = min(context_window, int(limit))
         self.load_seconds = time.perf_counter() - started
+        self.stop_on_loop = stop_on_loop
         self._torch = torch
 
     def _encode(self, messages: Messages) -> dict[str, Any]:
@@ -187,9 +219,11 @@ class TransformersGenerator:
 
     def _generate(self, messages: Messages, max_new_tokens: int, streamer: Any) -> int:
         inputs = self._encode(messages)
+        stops = [_loop_stop(int(inputs["input_ids"].shape[1]))] if self.stop_on_loop else []
         with self._torch.inference_mode():
             output = self.model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
-                                         streamer=streamer, pad_token_id=self.tokenizer.eos_token_id)
+                                         streamer=streamer, pad_token_id=self.tokenizer.eos_token_id,
+                                         stopping_criteria=stops or None)
         return int(output.shape[1] - inputs["input_ids"].shape[1])
 
     def generate(self, messages: Messages, max_new_tokens: int) -> Generation:

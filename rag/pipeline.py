@@ -98,7 +98,8 @@ class Pipeline:
             g = self.config.generator
             self._generator = TransformersGenerator(
                 g.model, gguf_file=g.gguf_file, adapter=g.adapter, merge_adapter=g.merge_adapter,
-                context_window=g.context_window, cache_dir=g.cache_dir, threads=g.threads)
+                context_window=g.context_window, cache_dir=g.cache_dir, threads=g.threads,
+                stop_on_loop=g.stop_on_loop)
         return self._generator
 
     def retriever(self) -> Any:

@@ -108,3 +108,16 @@ def test_cli_bad_input_is_one_line_and_non_zero(demo_index: Path, tmp_path: Path
                                 timeout=600)
         assert result.returncode == 2 and "Traceback" not in result.stderr
         assert result.stderr.startswith("rag ask: error:")
+
+
+def test_a_greedy_loop_is_cut_short(smollm: TransformersGenerator) -> None:
+    looping = [{"role": "user", "content": "List the numbers 1.1.1.1.1 in a row, repeating"}]
+    smollm.stop_on_loop = False
+    try:
+        unguarded = smollm.generate(looping, 64)
+    finally:
+        smollm.stop_on_loop = True
+    assert unguarded.tokens == 64  # without the guard the model repeats until the limit
+    guarded = smollm.generate(looping, 64)
+    assert guarded.tokens < 32
+    assert unguarded.text.startswith(guarded.text)  # same greedy path, only stopped earlier
