@@ -19,10 +19,10 @@ from typing import Any
 from tqdm import tqdm
 
 from eval.datasets import EvalItem, EvalSet, load_dataset, sample
-from eval.groundedness import GroundednessScorer, LexicalEmbeddingScorer
 from eval.scoring import aggregate, score_row
 from rag.config import RagConfig, apply_options
 from rag.errors import InputError
+from rag.groundedness import GroundednessScorer, LexicalEmbeddingScorer
 from rag.pipeline import Pipeline
 
 log = logging.getLogger(__name__)

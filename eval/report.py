@@ -63,7 +63,7 @@ def plots(report: dict[str, Any], rows: Sequence[dict[str, Any]], out: Path) -> 
     # Latency per stage: one box per variant in each stage's panel.
     fig, axes = plt.subplots(1, len(STAGES), figsize=(4 * len(STAGES), 3.6))
     for ax, stage in zip(axes, STAGES):
-        data = [[r["timings"][stage] for r in rows if r["variant"] == n] for n in names]
+        data = [[r["timings"].get(stage, 0.0) for r in rows if r["variant"] == n] for n in names]
         ax.boxplot(data, showfliers=True)
         ax.set_xticks(range(1, len(names) + 1), names, rotation=20, fontsize=8)
         ax.set_title(stage)

@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from eval.datasets import EvalItem
-from eval.groundedness import GroundednessScorer
 from eval.metrics import (
     contains_answer,
     exact_match,
@@ -19,10 +18,11 @@ from eval.metrics import (
     reciprocal_rank,
     roc_auc,
 )
+from rag.groundedness import GroundednessScorer
 from rag.types import Answer
 
 CORRECT_F1 = 0.5  # an answer with token F1 >= this, or containing a gold answer, counts as correct
-STAGES = ("embed_query", "retrieve", "generate", "total")
+STAGES = ("embed_query", "retrieve", "generate", "check_support", "total")
 
 
 def _sentences(text: str) -> list[str]:
@@ -104,7 +104,7 @@ def aggregate(rows: Sequence[dict[str, Any]], threshold: float, index: dict[str,
             "groundedness_threshold": threshold,
             "n_unanswerable": len(unanswerable), "n_answered": len(answered)},
         "latency": {
-            **{stage: _stats([t[stage] for t in timings]) for stage in STAGES},
+            **{stage: _stats([t.get(stage, 0.0) for t in timings]) for stage in STAGES},
             "time_to_first_token": _stats([t["time_to_first_token"] for t in generated
                                            if t["time_to_first_token"] is not None]),
             "tokens_per_s": (sum(t["tokens_generated"] for t in generated)

@@ -1,6 +1,7 @@
-"""The query chain: question -> vector -> hits -> prompt -> answer, with refusal gates.
+"""The query chain: question -> vector -> hits -> prompt -> answer, with refusal gates before
+generation (empty index, min_score) and a support check after it (min_support).
 
-`ask` and `stream` run the same generator function, so their text is the same by construction.
+`ask` and `stream` run the same generator function, so their Answer is the same by construction.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 
 from rag.errors import InputError
 from rag.generator import Generator
+from rag.groundedness import GroundednessScorer
 from rag.prompt import build_prompt, cited_blocks, is_refusal, load_template
 from rag.retriever import Retriever
 from rag.types import Answer, Hit, Source, Timings
@@ -31,6 +33,7 @@ class ChainSettings:
     refusal: str = "I don't know."
     snippet_chars: int = 200
     closed_book: bool = False
+    min_support: float | None = None  # withdraw answers less grounded than this (needs a scorer)
 
 
 class AnswerStream:
@@ -45,19 +48,23 @@ class AnswerStream:
 
 
 class RagChain:
-    """Retrieve, gate, prompt, generate, read back.
+    """Retrieve, gate, prompt, generate, read back, check support.
 
     Args:
         retriever: question -> hits (unused when closed_book).
         generator: a Generator, or a function returning one (loaded only when needed).
         settings: ChainSettings.
+        support: scores an answer against its chunks; with `settings.min_support` set, an answer
+            scoring below is withdrawn. Streaming callers have seen the draft by then: the stream
+            ends with a piece saying it was withdrawn, and `.answer` is the refusal.
     """
 
     def __init__(self, retriever: Retriever | None, generator: Generator | Callable[[], Generator],
-                 settings: ChainSettings) -> None:
+                 settings: ChainSettings, support: GroundednessScorer | None = None) -> None:
         self.retriever = retriever
         self._generator = generator
         self.settings = settings
+        self.support = support
         self.template = load_template(settings.template, settings.closed_book)
 
     @property
@@ -125,7 +132,18 @@ class RagChain:
         generate_s = time.perf_counter() - gen_started
         # 5. Read the answer back.
         text = "".join(pieces).strip()
+        refused = is_refusal(text, s.refusal)
+        sources = self._sources(prompt.hits)
+        # 6. Withdraw an answer the retrieved text does not support.
+        support, check_s = None, 0.0
+        if self.support is not None and s.min_support is not None and not refused and prompt.hits:
+            check_started = time.perf_counter()
+            support = self.support.score(text, [h.chunk.text for h in prompt.hits])
+            check_s = time.perf_counter() - check_started
         timings = Timings(embed_s, search_s, generate_s, time.perf_counter() - started,
-                          stats.get("tokens", 0), first, stats.get("prompt_tokens", prompt.tokens))
-        return Answer(text, is_refusal(text, s.refusal), self._sources(prompt.hits),
-                      cited_blocks(text, len(prompt.hits)), timings)
+                          stats.get("tokens", 0), first, stats.get("prompt_tokens", prompt.tokens), check_s)
+        if support is not None and s.min_support is not None and support < s.min_support:
+            yield f"\n\n[Withdrawn: the documents do not support this answer.] {s.refusal}"
+            return Answer(s.refusal, True, sources, (), timings, "unsupported", support, text)
+        return Answer(text, refused, sources, cited_blocks(text, len(prompt.hits)), timings,
+                      support=support)

@@ -105,6 +105,8 @@ def _register_ask(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--k", type=int, help="chunks to retrieve (default 4)")
     p.add_argument("--adapter", metavar="PATH", help="PEFT LoRA adapter folder for the generator")
     p.add_argument("--min-score", type=float, help="refuse without generating below this top score")
+    p.add_argument("--min-support", metavar="S", help="withdraw answers whose groundedness is below "
+                   "S (0-1, 'none' = off; default 0.3)")
     p.add_argument("--max-new-tokens", type=int, help="answer length limit in tokens")
     p.add_argument("--closed-book", action="store_true", help="no retrieval: the model on its own")
     p.add_argument("--no-stream", action="store_true", help="print the answer when complete")
@@ -113,11 +115,12 @@ def _register_ask(sub: argparse._SubParsersAction) -> None:
 @command(_register_ask)
 def cmd_ask(args: argparse.Namespace) -> int:
     pipeline = pipeline_from(args, k=args.k, adapter=args.adapter, min_score=args.min_score,
-                             max_new_tokens=args.max_new_tokens)
+                             min_support=args.min_support, max_new_tokens=args.max_new_tokens)
     chain = pipeline.chain(closed_book=args.closed_book)
     if args.json:
         answer = chain.ask(args.question)
-        _print_json({"answer": answer.text, "refused": answer.refused, "cited": list(answer.cited),
+        _print_json({"answer": answer.text, "refused": answer.refused, "reason": answer.reason,
+                     "support": answer.support, "draft": answer.draft, "cited": list(answer.cited),
                      "sources": [{"source": s.source, "page": s.page, "chunk_id": s.chunk_id,
                                   "score": round(s.score, 4)} for s in answer.sources],
                      "timings": answer.timings.to_dict()})
@@ -145,8 +148,9 @@ def _print_sources(answer: Any) -> None:
             mark = "*" if number in answer.cited else " "
             print(f" {mark}[{number}] {s.source}{page}  (score {s.score:.2f})")
     t = answer.timings
+    support = f", support {answer.support:.2f}" if answer.support is not None else ""
     print(f"\n{t.total:.2f} s (embed {t.embed_query:.2f}, retrieve {t.retrieve:.2f}, "
-          f"generate {t.generate:.2f}; {t.tokens_generated} tokens)")
+          f"generate {t.generate:.2f}, check {t.check_support:.2f}; {t.tokens_generated} tokens{support})")
 
 
 def _register_eval(sub: argparse._SubParsersAction) -> None:

@@ -30,7 +30,7 @@ ENV_VARS = {"RAG_INDEX": "index.path", "RAG_CHROMA_URL": "index.chroma_url"}
 # Short names accepted by `set_option` (eval variants such as `k=8`, `adapter=PATH`).
 ALIASES = {"k": "retrieval.k", "min_score": "retrieval.min_score",
            "adapter": "generator.adapter", "max_new_tokens": "generator.max_new_tokens",
-           "index": "index.path", "model": "generator.model"}
+           "index": "index.path", "model": "generator.model", "min_support": "answer.min_support"}
 
 
 def _fail(key: str, value: object, allowed: str) -> ConfigError:
@@ -147,6 +147,18 @@ class PromptConfig:
 
 
 @dataclass(frozen=True)
+class AnswerConfig:
+    """Checks on a generated answer. `min_support`: withdraw an answer (refuse instead) when its
+    groundedness against the retrieved chunks is below this, from 0 to 1; None turns it off."""
+
+    min_support: float | None = 0.3
+
+    def __post_init__(self) -> None:
+        if self.min_support is not None and not 0.0 <= self.min_support <= 1.0:
+            raise _fail("answer.min_support", self.min_support, "a score from 0 to 1, or none")
+
+
+@dataclass(frozen=True)
 class RagConfig:
     """The whole configuration tree."""
 
@@ -156,6 +168,7 @@ class RagConfig:
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     prompt: PromptConfig = field(default_factory=PromptConfig)
+    answer: AnswerConfig = field(default_factory=AnswerConfig)
 
 
 SECTIONS: dict[str, type] = {f.name: typing.get_type_hints(RagConfig)[f.name]

@@ -120,8 +120,13 @@ class Pipeline:
         settings = ChainSettings(k=c.retrieval.k, min_score=c.retrieval.min_score,
                                  max_new_tokens=c.generator.max_new_tokens, template=c.prompt.template,
                                  refusal=c.prompt.refusal, snippet_chars=c.prompt.snippet_chars,
-                                 closed_book=closed_book)
-        return RagChain(None if closed_book else self.retriever(), self.generator, settings)
+                                 closed_book=closed_book, min_support=c.answer.min_support)
+        support = None
+        if not closed_book and c.answer.min_support is not None:
+            from rag.groundedness import LexicalEmbeddingScorer
+
+            support = LexicalEmbeddingScorer(self.embedder(self.store()))
+        return RagChain(None if closed_book else self.retriever(), self.generator, settings, support)
 
     # -- ask -----------------------------------------------------------------------------
     def ask(self, question: str, k: int | None = None) -> Answer:

@@ -79,10 +79,11 @@ class Timings:
     tokens_generated: int = 0
     time_to_first_token: float | None = None
     prompt_tokens: int = 0
+    check_support: float = 0.0
 
     def to_dict(self) -> dict[str, float | int | None]:
         return {"embed_query": self.embed_query, "retrieve": self.retrieve,
-                "generate": self.generate, "total": self.total,
+                "generate": self.generate, "check_support": self.check_support, "total": self.total,
                 "tokens_generated": self.tokens_generated,
                 "time_to_first_token": self.time_to_first_token,
                 "prompt_tokens": self.prompt_tokens}
@@ -90,19 +91,27 @@ class Timings:
 
 @dataclass(frozen=True)
 class Answer:
-    """What `ask` returns: the text, whether it is a refusal, its sources and timings."""
+    """What `ask` returns: the text, whether it is a refusal, its sources and timings.
+
+    `reason` says why the chain refused on its own ("empty index", "min_score", "unsupported"),
+    else "". `support` is the answer's groundedness against its sources when checked; an answer
+    withdrawn as unsupported keeps the generated text in `draft`.
+    """
 
     text: str
     refused: bool
     sources: tuple[Source, ...] = ()
     cited: tuple[int, ...] = ()
     timings: Timings = field(default_factory=Timings)
-    reason: str = ""  # why it refused without generating ("empty index", "min_score"), else ""
+    reason: str = ""
+    support: float | None = None
+    draft: str = ""
 
     def to_dict(self) -> dict[str, object]:
         return {"answer": self.text, "refused": self.refused,
                 "sources": [s.to_dict() for s in self.sources], "cited": list(self.cited),
-                "timings": self.timings.to_dict(), "reason": self.reason}
+                "timings": self.timings.to_dict(), "reason": self.reason, "support": self.support,
+                "draft": self.draft}
 
 
 @dataclass(frozen=True)

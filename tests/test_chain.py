@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -114,3 +115,34 @@ def test_langchain_retriever_and_runnable_compose(docs: Path, tmp_path: Path) ->
     text = p.as_runnable(text=True)
     assert "".join(text.stream("What do bees turn nectar into?")) == text.invoke(
         "What do bees turn nectar into?")
+
+
+class Fabricator(ExtractiveGenerator):
+    """Answers every question with a claim none of the documents make."""
+
+    def _answer(self, messages):  # type: ignore[no-untyped-def]
+        return "Penguins migrate across Antarctica every winter."
+
+
+def test_an_answer_the_sources_do_not_support_is_withdrawn(docs: Path, tmp_path: Path) -> None:
+    p = pipe(tmp_path / "index", Fabricator())
+    p.ingest(docs, progress=False)
+    answer = p.ask("What do bees turn nectar into?")
+    assert answer.refused and answer.reason == "unsupported" and answer.text == "I don't know."
+    assert answer.draft == "Penguins migrate across Antarctica every winter."
+    assert answer.support is not None and answer.support < 0.3 and answer.cited == ()
+    assert answer.sources  # what was retrieved is still shown
+    stream = p.stream("What do bees turn nectar into?")
+    streamed = "".join(stream)
+    assert streamed.startswith(answer.draft) and "Withdrawn" in streamed
+    assert stream.answer == dataclasses.replace(answer, timings=stream.answer.timings)
+
+
+def test_a_supported_answer_keeps_its_score_and_the_check_can_be_off(docs: Path, tmp_path: Path) -> None:
+    p = pipe(tmp_path / "index")
+    p.ingest(docs, progress=False)
+    answer = p.ask("What do bees turn nectar into inside the hive?")
+    assert not answer.refused and answer.support is not None and answer.support > 0.9
+    unchecked = pipe(tmp_path / "index", Fabricator(), min_support="none").ask("What do bees make?")
+    assert not unchecked.refused and unchecked.support is None
+    assert unchecked.text.startswith("Penguins")

@@ -6,7 +6,6 @@ import math
 
 import pytest
 
-from eval.groundedness import LexicalEmbeddingScorer, claims
 from eval.metrics import (
     contains_answer,
     exact_match,
@@ -17,6 +16,7 @@ from eval.metrics import (
     reciprocal_rank,
     roc_auc,
 )
+from rag.groundedness import LexicalEmbeddingScorer, claims
 
 
 def test_squad_normalisation() -> None:

@@ -1,5 +1,8 @@
 """Reference-free groundedness: how well the retrieved text supports an answer.
 
+The chain uses it to withdraw unsupported answers (`answer.min_support`); the evaluation
+harness uses it for `unsupported_rate` and `detector_auc`.
+
 Steps: (1) split the answer into claims (sentences), dropping citation marks; (2) score each
 claim by content-word support (share of its content words found in the retrieved text) and
 embedding similarity (best cosine to a retrieved sentence); (3) the answer's score is its
@@ -9,15 +12,24 @@ weakest claim. A stronger local judge (an NLI model) can replace it behind the s
 from __future__ import annotations
 
 import re
+import string
 from collections.abc import Sequence
 from typing import Protocol
 
 import numpy as np
 
-from eval.metrics import normalize_answer
 from rag.embedder import Embedder
 
+_ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
+_PUNCTUATION = frozenset(string.punctuation)
+
 STOPWORDS = frozenset(["a", "an", "the", "and", "or", "but", "if", "of", "to", "in", "on", "at", "by", "for", "with", "from", "as", "is", "are", "was", "were", "be", "been", "being", "it", "its", "this", "that", "these", "those", "there", "their", "they", "them", "he", "she", "his", "her", "we", "our", "you", "your", "i", "me", "my", "not", "no", "so", "than", "then", "too", "very", "can", "could", "would", "should", "will", "shall", "may", "might", "must", "do", "does", "did", "done", "have", "has", "had", "having", "what", "which", "who", "whom", "whose", "when", "where", "why", "how", "all", "any", "both", "each", "few", "more", "most", "other", "some", "such", "only", "own", "same", "into", "over", "under", "again", "further", "about", "against", "between", "through", "during", "before", "after", "above", "below", "up", "down", "out", "off", "also", "just"])
+
+
+def normalize_answer(text: str) -> str:
+    """SQuAD normalisation: lower case, no punctuation, no articles, single spaces."""
+    text = "".join(ch for ch in text.lower() if ch not in _PUNCTUATION)
+    return " ".join(_ARTICLES.sub(" ", text).split())
 
 
 class GroundednessScorer(Protocol):
