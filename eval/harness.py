@@ -151,7 +151,8 @@ class Harness:
             answer = chain.ask(item.question)
             row = {"variant": variant, "id": item.id, "question": item.question, "article": item.article,
                    "answerable": item.answerable, "gold": list(item.answers), "answer": answer.text,
-                   "refused": answer.refused, "reason": answer.reason, "cited": list(answer.cited),
+                   "refused": answer.refused, "reason": answer.reason, "support": answer.support,
+                   "draft": answer.draft, "cited": list(answer.cited),
                    "sources": [{"source": s.source, "page": s.page, "chunk_id": s.chunk_id,
                                 "score": round(s.score, 4)} for s in answer.sources],
                    "scores": score_row(item, answer, self.scorer), "timings": answer.timings.to_dict()}

@@ -81,7 +81,10 @@ def test_end_to_end_writes_rows_reports_and_plots(tmp_path: Path) -> None:
     report = harness(out, limit=8, seed=1, variants=("closed-book", "default", "k=1")).execute()
     rows = [json.loads(line) for line in (out / "answers.jsonl").read_text().splitlines()]
     assert len(rows) == 24 and {r["variant"] for r in rows} == {"closed-book", "default", "k=1"}
-    assert {"question", "gold", "answer", "refused", "sources", "scores", "timings"} <= set(rows[0])
+    assert {"question", "gold", "answer", "refused", "reason", "support", "draft", "sources", "scores",
+            "timings"} <= set(rows[0])
+    answered = [r for r in rows if r["variant"] == "default" and not r["refused"]]
+    assert answered and all(r["support"] is not None for r in answered)  # the chain's support check ran
     for name in ("report.json", "report.md", "latency.png", "metrics.png", "groundedness.png", "docs/Normans.md"):
         assert (out / name).is_file() and (out / name).stat().st_size > 0, name
     on_disk = json.loads((out / "report.json").read_text())
@@ -89,9 +92,10 @@ def test_end_to_end_writes_rows_reports_and_plots(tmp_path: Path) -> None:
     default = report["variants"]["default"]
     assert set(default) == {"retrieval", "answer", "hallucination", "latency", "n_questions"}
     assert {"recall_at_k", "mrr", "ndcg_at_k"} <= set(default["retrieval"])
-    assert {"exact", "f1", "refusal_rate"} <= set(default["answer"])
+    assert {"exact", "f1", "contains_gold", "refusal_rate"} <= set(default["answer"])
     assert {"false_answer_rate", "unsupported_rate", "hallucination_rate", "detector_auc"} <= set(default["hallucination"])
     assert {"p50", "p95", "mean"} <= set(default["latency"]["generate"])
+    assert {"p50", "p95", "mean"} <= set(default["latency"]["check_support"])
     assert default["latency"]["index_chunks"] > 0 and default["latency"]["index_build_seconds"] is not None
     # The extractive fake answers from its context and never from memory:
     assert default["answer"]["f1"] > report["variants"]["closed-book"]["answer"]["f1"] == 0.0
