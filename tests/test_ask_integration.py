@@ -97,9 +97,25 @@ def test_cli_ask_json_has_the_documented_keys(demo_index: Path) -> None:
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout)
-    assert {"answer", "refused", "sources", "timings"} <= set(out)
+    assert {"answer", "refused", "reason", "support", "draft", "sources", "timings"} <= set(out)
     assert set(out["sources"][0]) == {"source", "page", "chunk_id", "score"}
     assert {"embed_query", "retrieve", "generate", "total"} <= set(out["timings"])
+
+
+def test_an_answer_from_memory_is_withdrawn_unless_the_check_is_off(demo_index: Path) -> None:
+    def ask(*extra: str) -> dict:
+        result = subprocess.run([sys.executable, "-m", "rag.cli", "ask", "What is the capital of Peru?",
+                                 "--index", str(demo_index), "--json", "--max-new-tokens", "24", *extra],
+                                capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stderr
+        return dict(json.loads(result.stdout))
+
+    checked = ask()  # the demo corpus says nothing of Peru; SmolLM2 answers from memory
+    assert checked["refused"] and checked["reason"] == "unsupported" and checked["answer"] == "I don't know."
+    assert checked["draft"] and checked["support"] < 0.3
+    unchecked = ask("--min-support", "none")
+    assert not unchecked["refused"] and unchecked["support"] is None
+    assert unchecked["answer"] == checked["draft"]
 
 
 def test_cli_bad_input_is_one_line_and_non_zero(demo_index: Path, tmp_path: Path) -> None:
