@@ -35,7 +35,7 @@ def main() -> None:
         p = Pipeline(index=Path(tmp) / "index")
         p.ingest(DEMO, progress=False)
         timings = [p.ask(q).timings for q in QUESTIONS]
-    for stage in ("embed_query", "retrieve", "generate", "total", "time_to_first_token"):
+    for stage in ("embed_query", "retrieve", "generate", "check_support", "total", "time_to_first_token"):
         values = [getattr(t, stage) for t in timings]
         print(f"{stage:20s} median {statistics.median(values):.3f} s  max {max(values):.3f} s")
     print(f"prompt tokens median {statistics.median(t.prompt_tokens for t in timings):.0f}; "
