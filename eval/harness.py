@@ -144,7 +144,7 @@ class Harness:
         if not todo:
             return
         pipeline, closed_book = self.pipeline(variant)
-        chain = pipeline.chain(closed_book=closed_book)
+        chain = pipeline.chain(closed_book=closed_book, support=self.scorer)  # one scorer: each answer scored once
         mine = [r for r in rows if r["variant"] == variant]
         bar = tqdm(todo, desc=f"{variant}", unit="q", disable=not self.run.progress)
         for done_here, item in enumerate(bar, start=1):

@@ -49,12 +49,15 @@ def is_correct(row: dict[str, Any]) -> bool:
 
 
 def score_row(item: EvalItem, answer: Answer, scorer: GroundednessScorer) -> dict[str, Any]:
-    """Per-question scores kept in answers.jsonl."""
+    """Per-question scores kept in answers.jsonl. `answer.support` must come from `scorer`."""
     relevant = [is_relevant(item, s.source, s.page, s.snippet) for s in answer.sources]
     answered = not answer.refused
+    groundedness = None
+    if answered:  # the chain's support check, when it ran with this scorer, already has the score
+        groundedness = answer.support if answer.support is not None else scorer.score(
+            answer.text, [s.snippet for s in answer.sources])
     scores: dict[str, Any] = {"relevant": relevant, "rank": first_relevant_rank(relevant),
-                              "groundedness": scorer.score(answer.text, [s.snippet for s in answer.sources])
-                              if answered else None}
+                              "groundedness": groundedness}
     if item.answerable and item.answers:
         scores["exact"] = 0.0 if answer.refused else exact_match(answer.text, item.answers)
         scores["f1"] = 0.0 if answer.refused else f1_score(answer.text, item.answers)

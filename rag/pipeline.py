@@ -112,8 +112,14 @@ class Pipeline:
             embedder.load()
         return DenseRetriever(embedder, store)
 
-    def chain(self, closed_book: bool = False) -> Any:
-        """The query chain (RagChain) wired from the configuration."""
+    def chain(self, closed_book: bool = False, support: Any = None) -> Any:
+        """The query chain (RagChain) wired from the configuration.
+
+        Args:
+            closed_book: no retrieval, the model on its own.
+            support: the GroundednessScorer of the `answer.min_support` check; None builds the
+                lexical + embedding scorer on this index's embedder.
+        """
         from rag.chain import ChainSettings, RagChain
 
         c = self.config
@@ -121,8 +127,9 @@ class Pipeline:
                                  max_new_tokens=c.generator.max_new_tokens, template=c.prompt.template,
                                  refusal=c.prompt.refusal, snippet_chars=c.prompt.snippet_chars,
                                  closed_book=closed_book, min_support=c.answer.min_support)
-        support = None
-        if not closed_book and c.answer.min_support is not None:
+        if closed_book or c.answer.min_support is None:
+            support = None
+        elif support is None:
             from rag.groundedness import LexicalEmbeddingScorer
 
             support = LexicalEmbeddingScorer(self.embedder(self.store()))

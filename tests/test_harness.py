@@ -85,6 +85,7 @@ def test_end_to_end_writes_rows_reports_and_plots(tmp_path: Path) -> None:
             "timings"} <= set(rows[0])
     answered = [r for r in rows if r["variant"] == "default" and not r["refused"]]
     assert answered and all(r["support"] is not None for r in answered)  # the chain's support check ran
+    assert all(r["scores"]["groundedness"] == r["support"] for r in answered)  # scored once, by one scorer
     for name in ("report.json", "report.md", "latency.png", "metrics.png", "groundedness.png", "docs/Normans.md"):
         assert (out / name).is_file() and (out / name).stat().st_size > 0, name
     on_disk = json.loads((out / "report.json").read_text())
