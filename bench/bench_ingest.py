@@ -10,8 +10,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from eval.datasets import article_filename, article_markdown, load_squad_json
 from rag import Pipeline
+from rag.datasets import article_filename, article_markdown, load_squad_json
 
 DEFAULT = Path(__file__).resolve().parent.parent.parent / "shared/data/squad2/dev10.json"
 

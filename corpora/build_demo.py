@@ -11,7 +11,7 @@ from pathlib import Path
 
 from fpdf import FPDF
 
-from eval.datasets import article_filename, article_markdown, load_squad_json
+from rag.datasets import article_filename, article_markdown, load_squad_json
 
 HERE = Path(__file__).resolve().parent
 MARKDOWN_ARTICLES = ["Steam_engine", "Packet_switching", "Immune_system"]

@@ -1,4 +1,4 @@
-"""Evaluation datasets: SQuAD 2.0 JSON and a hand-written JSONL format."""
+"""Question datasets shared by evaluation and fine-tuning: SQuAD 2.0 JSON and a hand-written JSONL."""
 
 from __future__ import annotations
 
