@@ -9,10 +9,12 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
 from rag.generator import Generation, Messages
+from rag.generator.base import Decoding
 
 
 class HashEmbedder:
@@ -55,7 +57,9 @@ class HashEmbedder:
 class ExtractiveGenerator:
     """Deterministic fake for tests: answers with the sentence of the context that shares most
     words with the question and cites its block; refuses when nothing overlaps enough.
-    Tokens are whitespace words."""
+    Tokens are whitespace words. Its log-probabilities make the refusal margin grow with the
+    overlap (margin = 1 - 2 / overlap words); in extractive mode it answers with the sentence
+    alone and reports its span."""
 
     def __init__(self, refusal: str = "I don't know.", context_window: int = 2048,
                  min_overlap: int = 2) -> None:
@@ -68,28 +72,41 @@ class ExtractiveGenerator:
     def count_prompt_tokens(self, messages: Messages) -> int:
         return sum(len(m["content"].split()) for m in messages) + 4
 
-    def _answer(self, messages: Messages) -> str:
+    def _best(self, messages: Messages) -> tuple[int, str, int]:
+        """(block number, sentence, overlap) of the sentence sharing most question words."""
         content = messages[-1]["content"]
         question = content.rsplit("Question:", 1)[-1]
         wanted = {w for w in re.findall(r"[a-z0-9]+", question.lower()) if len(w) > 3}
-        best, best_score = "", 0
+        best = (0, "", 0)
         for number, body in re.findall(r'<doc id="(\d+)"[^>]*>\n(.*?)\n</doc>', content, re.S):
             for sentence in re.split(r"(?<=[.!?])\s+", body):
                 score = len(wanted & set(re.findall(r"[a-z0-9]+", sentence.lower())))
-                if score > best_score:
-                    best, best_score = f"{sentence.strip()} [{number}]", score
-        return best if best_score >= self.min_overlap else self.refusal
+                if score > best[2]:
+                    best = (int(number), sentence.strip(), score)
+        return best
+
+    def _answer(self, messages: Messages) -> str:
+        number, sentence, score = self._best(messages)
+        return f"{sentence} [{number}]" if score >= self.min_overlap else self.refusal
 
     def generate(self, messages: Messages, max_new_tokens: int) -> Generation:
         text = " ".join(self._answer(messages).split()[:max_new_tokens])
         self.calls += 1
         return Generation(text, len(text.split()), 0.0, self.count_prompt_tokens(messages))
 
-    def stream(self, messages: Messages, max_new_tokens: int,
-               stats: dict[str, int] | None = None) -> Iterator[str]:
+    def stream(self, messages: Messages, max_new_tokens: int, stats: dict[str, Any] | None = None,
+               decoding: Decoding | None = None) -> Iterator[str]:
+        stats = {} if stats is None else stats
         result = self.generate(messages, max_new_tokens)
-        if stats is not None:
-            stats.update(tokens=result.tokens, prompt_tokens=result.prompt_tokens)
-        words = result.text.split(" ")
+        number, sentence, score = self._best(messages)
+        text = result.text
+        stats.update(tokens=result.tokens, prompt_tokens=result.prompt_tokens)
+        if decoding is not None and decoding.refusal is not None:
+            stats.update(answer_logprob=-2.0 / max(score, 1), refusal_logprob=-1.0)
+        if decoding is not None and decoding.spans and score >= self.min_overlap:
+            text = sentence
+            at = decoding.spans[number - 1].find(sentence)
+            stats["span"] = (number - 1, at, at + len(sentence))
+        words = text.split(" ")
         for i, word in enumerate(words):
             yield word if i == 0 else " " + word

@@ -1,10 +1,9 @@
-"""A local transformers causal LM: chat template, greedy decoding, streaming, an optional PEFT
-LoRA adapter, and a stop for greedy loops."""
+"""A local transformers causal LM: chat template, greedy decoding (free or extractive), an
+optional PEFT LoRA adapter, the refusal margin's log-probabilities, and a stop for greedy loops."""
 
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -12,7 +11,9 @@ from typing import Any
 
 from rag.config import DEFAULT_GENERATOR_MODEL
 from rag.errors import ModelLoadError
-from rag.generator.base import Generation, Messages
+from rag.generator.base import Decoding, Generation, Messages
+from rag.generator.constraints import SpanConstraint
+from rag.generator.decoding import greedy_decode
 from rag.generator.model_files import cached_gguf, default_cache_dir, resolve_generator_model
 
 
@@ -32,17 +33,14 @@ def ends_in_loop(tokens: Sequence[int], min_span: int = 12, max_period: int = 40
     return False
 
 
-def _loop_stop(prompt_tokens: int) -> Any:
-    """A transformers StoppingCriteria that ends generation once the answer is in a loop."""
-    import torch
-    from transformers import StoppingCriteria
+def answer_token_ids(tokenizer: Any, text: str) -> list[int]:
+    """Token ids of an answer as the model emits it after the assistant header.
 
-    class LoopStop(StoppingCriteria):
-        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
-            done = [ends_in_loop(row[prompt_tokens:].tolist()) for row in input_ids]
-            return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
-
-    return LoopStop()
+    The leading space makes an answer's tokens those of the same words inside a chunk
+    (" Norman", not "Nor"+"man"), so a fine-tuned short answer is also an extractive span.
+    Training targets and the scored refusal use this same form.
+    """
+    return list(tokenizer.encode(" " + text.strip(), add_special_tokens=False))
 
 
 class TransformersGenerator:
@@ -78,6 +76,7 @@ class TransformersGenerator:
         if gguf is not None:
             folder = cached_gguf(folder, gguf, Path(cache_dir) if cache_dir else default_cache_dir())
         started = time.perf_counter()
+        self.model_folder = folder
         self.tokenizer: Any = AutoTokenizer.from_pretrained(str(folder))
         self.model: Any = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32)
         self.model.eval()
@@ -89,7 +88,8 @@ class TransformersGenerator:
         self.context_window = min(context_window, int(limit))
         self.load_seconds = time.perf_counter() - started
         self.stop_on_loop = stop_on_loop
-        self._torch = torch
+        eos = self.tokenizer.eos_token_id
+        self.eos_ids = [eos] + [t for t in _as_list(self.model.generation_config.eos_token_id) if t != eos]
 
     def _encode(self, messages: Messages) -> dict[str, Any]:
         encoded: Any = self.tokenizer.apply_chat_template(
@@ -99,54 +99,63 @@ class TransformersGenerator:
     def count_prompt_tokens(self, messages: Messages) -> int:
         return int(self._encode(messages)["input_ids"].shape[1])
 
-    def _generate(self, messages: Messages, max_new_tokens: int, streamer: Any) -> int:
-        inputs = self._encode(messages)
-        stops = [_loop_stop(int(inputs["input_ids"].shape[1]))] if self.stop_on_loop else []
-        with self._torch.inference_mode():
-            output = self.model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
-                                         streamer=streamer, pad_token_id=self.tokenizer.eos_token_id,
-                                         stopping_criteria=stops or None)
-        return int(output.shape[1] - inputs["input_ids"].shape[1])
-
     def generate(self, messages: Messages, max_new_tokens: int) -> Generation:
         started = time.perf_counter()
-        stats: dict[str, int] = {}
+        stats: dict[str, Any] = {}
         pieces: list[str] = []
         first: float | None = None
-        for piece in self._stream(messages, max_new_tokens, stats):
+        for piece in self._stream(messages, max_new_tokens, stats, Decoding()):
             if first is None:
                 first = time.perf_counter() - started
             pieces.append(piece)
         return Generation("".join(pieces).strip(), stats.get("tokens", 0), first,
                           stats.get("prompt_tokens", 0))
 
-    def stream(self, messages: Messages, max_new_tokens: int,
-               stats: dict[str, int] | None = None) -> Iterator[str]:
-        return self._stream(messages, max_new_tokens, {} if stats is None else stats)
+    def stream(self, messages: Messages, max_new_tokens: int, stats: dict[str, Any] | None = None,
+               decoding: Decoding | None = None) -> Iterator[str]:
+        return self._stream(messages, max_new_tokens, {} if stats is None else stats,
+                            decoding or Decoding())
 
-    def _stream(self, messages: Messages, max_new_tokens: int, stats: dict[str, int]) -> Iterator[str]:
-        """Generate in a worker thread and yield decoded pieces; fills `stats` when done."""
-        from transformers import TextIteratorStreamer
-
-        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
-        stats["prompt_tokens"] = self.count_prompt_tokens(messages)
-        errors: list[BaseException] = []
-
-        def run() -> None:
+    def _stream(self, messages: Messages, max_new_tokens: int, stats: dict[str, Any],
+                decoding: Decoding) -> Iterator[str]:
+        """Decode greedily and yield text pieces; fills `stats` when done (see Generator)."""
+        input_ids = self._encode(messages)["input_ids"]
+        stats["prompt_tokens"] = int(input_ids.shape[1])
+        refusal = answer_token_ids(self.tokenizer, decoding.refusal) if decoding.refusal else []
+        spans = [self.tokenizer(t, add_special_tokens=False, return_offsets_mapping=True)
+                 for t in decoding.spans]
+        constraint = SpanConstraint([s["input_ids"] for s in spans], refusal, self.eos_ids) \
+            if decoding.spans else None
+        steps = greedy_decode(self.model, input_ids, max_new_tokens, self.eos_ids, constraint=constraint,
+                              refusal=refusal, stop=ends_in_loop if self.stop_on_loop else None)
+        tokens: list[int] = []
+        shown = ""
+        while True:
             try:
-                stats["tokens"] = self._generate(messages, max_new_tokens, streamer)
-            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
-                errors.append(exc)
-                streamer.end()
+                tokens.append(next(steps))
+            except StopIteration as finished:
+                decoded = finished.value
+                break
+            text = self.tokenizer.decode(tokens, skip_special_tokens=True).lstrip()
+            if text.startswith(shown) and len(text) > len(shown) and not text.endswith("\ufffd"):
+                yield text[len(shown):]
+                shown = text
+        text = self.tokenizer.decode(tokens, skip_special_tokens=True).lstrip()
+        if text.startswith(shown) and len(text) > len(shown):
+            yield text[len(shown):]
+        stats.update(tokens=len(decoded.tokens), answer_logprob=decoded.answer_logprob,
+                     refusal_logprob=decoded.refusal_logprob)
+        match = constraint.match() if constraint is not None else None
+        if match is not None:
+            offsets = spans[match.text_index]["offset_mapping"]
+            stats["span"] = (match.text_index, int(offsets[match.token_start][0]),
+                             int(offsets[match.token_end - 1][1]))
 
-        worker = threading.Thread(target=run, daemon=True)
-        worker.start()
-        for piece in streamer:
-            if piece:
-                yield piece
-        worker.join()
-        if errors:
-            raise errors[0]
+
+def _as_list(value: Any) -> list[int]:
+    if value is None:
+        return []
+    return [int(v) for v in value] if isinstance(value, (list, tuple)) else [int(value)]
 
 
 def _attach_adapter(model: Any, adapter: str, merge: bool, base_name: str) -> Any:
