@@ -1,5 +1,6 @@
 """The query chain: question -> vector -> hits -> prompt -> answer, with refusal gates before
-generation (empty index, min_score) and a support check after it (min_support).
+generation (empty index, min_score) and two checks after it: the model's own refusal margin
+against a calibrated threshold (refusal_threshold), then groundedness (min_support).
 
 `ask` and `stream` run the same generator function, so their Answer is the same by construction.
 """
@@ -10,15 +11,20 @@ import time
 from collections.abc import Callable, Iterator
 from collections.abc import Generator as PyGenerator
 from dataclasses import dataclass
+from typing import Any
 
 from rag.errors import InputError
 from rag.generator import Generator
+from rag.generator.base import Decoding
 from rag.groundedness import GroundednessScorer
-from rag.prompt import build_prompt, cited_blocks, is_refusal, load_template
+from rag.prompt import Prompt, build_prompt, cited_blocks, is_refusal, load_template
 from rag.retriever import Retriever
-from rag.types import Answer, Hit, Source, Timings
+from rag.spans import locate, make_span
+from rag.types import Answer, Hit, Source, Span, Timings
 
 EMPTY_INDEX = "The index is empty: ingest documents first (rag ingest DIR)."
+WITHDRAWN = {"refusal_threshold": "the model prefers not answering over this answer.",
+             "unsupported": "the documents do not support this answer."}
 PROMPT_MARGIN_TOKENS = 8
 
 
@@ -34,6 +40,8 @@ class ChainSettings:
     snippet_chars: int = 200
     closed_book: bool = False
     min_support: float | None = None  # withdraw answers less grounded than this (needs a scorer)
+    mode: str = "free"  # or "extractive": only a verbatim span of one chunk, or the refusal
+    refusal_threshold: float | None = None  # refuse when log P(answer) - log P(refusal) is below
 
 
 class AnswerStream:
@@ -119,31 +127,55 @@ class RagChain:
         budget = generator.context_window - s.max_new_tokens - PROMPT_MARGIN_TOKENS
         prompt = build_prompt(question, hits, template=self.template, refusal=s.refusal,
                               count_tokens=generator.count_prompt_tokens, budget=budget)
-        # 4. Generate, streaming pieces to the caller.
+        # 4. Generate, streaming pieces to the caller; extractive mode copies from the blocks.
+        decoding = Decoding(prompt.texts if s.mode == "extractive" else (), s.refusal)
         gen_started = time.perf_counter()
         first: float | None = None
         pieces: list[str] = []
-        stats: dict[str, int] = {}
-        for piece in generator.stream(prompt.messages, s.max_new_tokens, stats):
+        stats: dict[str, Any] = {}
+        for piece in generator.stream(prompt.messages, s.max_new_tokens, stats, decoding):
             if first is None:
                 first = time.perf_counter() - gen_started
             pieces.append(piece)
             yield piece
         generate_s = time.perf_counter() - gen_started
-        # 5. Read the answer back.
+        # 5. Read the answer back: refusal, the model's margin, where it lies in the blocks.
         text = "".join(pieces).strip()
         refused = is_refusal(text, s.refusal)
         sources = self._sources(prompt.hits)
-        # 6. Withdraw an answer the retrieved text does not support.
+        margin = None
+        if stats.get("answer_logprob") is not None and stats.get("refusal_logprob") is not None:
+            margin = float(stats["answer_logprob"]) - float(stats["refusal_logprob"])
+        span = None if refused else _span(text, prompt, stats.get("span"))
+        if span is not None and stats.get("span") is not None:  # extractive: the text is the span
+            text = prompt.texts[span.block - 1][span.start:span.end]
+        cited = cited_blocks(text, len(prompt.hits)) or ((span.block,) if span else ())
+        # 6. Withdraw an answer the model itself prefers less than the calibrated threshold.
+        withdraw = ""
+        if not refused and margin is not None and s.refusal_threshold is not None \
+                and margin < s.refusal_threshold:
+            withdraw = "refusal_threshold"
+        # 7. Withdraw an answer the retrieved text does not support.
         support, check_s = None, 0.0
-        if self.support is not None and s.min_support is not None and not refused and prompt.hits:
+        if self.support is not None and s.min_support is not None and not refused and not withdraw \
+                and prompt.hits:
             check_started = time.perf_counter()
             support = self.support.score(text, [h.chunk.text for h in prompt.hits])
             check_s = time.perf_counter() - check_started
+            if support < s.min_support:
+                withdraw = "unsupported"
         timings = Timings(embed_s, search_s, generate_s, time.perf_counter() - started,
                           stats.get("tokens", 0), first, stats.get("prompt_tokens", prompt.tokens), check_s)
-        if support is not None and s.min_support is not None and support < s.min_support:
-            yield f"\n\n[Withdrawn: the documents do not support this answer.] {s.refusal}"
-            return Answer(s.refusal, True, sources, (), timings, "unsupported", support, text)
-        return Answer(text, refused, sources, cited_blocks(text, len(prompt.hits)), timings,
-                      support=support)
+        if withdraw:
+            yield f"\n\n[Withdrawn: {WITHDRAWN[withdraw]}] {s.refusal}"
+            return Answer(s.refusal, True, sources, (), timings, withdraw, support, text, margin, span)
+        return Answer(text, refused, sources, cited, timings, support=support, margin=margin, span=span)
+
+
+def _span(text: str, prompt: Prompt, decoded: Any) -> Span | None:
+    """Where the answer lies: the decoder's own span in extractive mode, else a verbatim match."""
+    found = tuple(decoded) if decoded is not None else locate(text, prompt.texts)
+    if found is None:
+        return None
+    index, start, end = found
+    return make_span(index + 1, prompt.hits[index].chunk.id, prompt.texts[index], start, end)

@@ -30,7 +30,9 @@ ENV_VARS = {"RAG_INDEX": "index.path", "RAG_CHROMA_URL": "index.chroma_url"}
 # Short names accepted by `set_option` (eval variants such as `k=8`, `adapter=PATH`).
 ALIASES = {"k": "retrieval.k", "min_score": "retrieval.min_score",
            "adapter": "generator.adapter", "max_new_tokens": "generator.max_new_tokens",
-           "index": "index.path", "model": "generator.model", "min_support": "answer.min_support"}
+           "index": "index.path", "model": "generator.model", "min_support": "answer.min_support",
+           "mode": "answer.mode", "refusal_threshold": "answer.refusal_threshold"}
+ANSWER_MODES = ("free", "extractive")
 
 
 def _fail(key: str, value: object, allowed: str) -> ConfigError:
@@ -148,12 +150,27 @@ class PromptConfig:
 
 @dataclass(frozen=True)
 class AnswerConfig:
-    """Checks on a generated answer. `min_support`: withdraw an answer (refuse instead) when its
-    groundedness against the retrieved chunks is below this, from 0 to 1; None turns it off."""
+    """How an answer is decoded and checked.
 
+    mode: "free" text, or "extractive" (only a verbatim span of one retrieved chunk, or the
+        refusal). refusal_threshold: refuse when log P(answer) - log P(refusal) is below it;
+        None takes the threshold in the adapter's card (no adapter or card: no such check).
+    calibrated_refusal: false turns that check off whatever the threshold.
+    min_support: withdraw an answer whose groundedness against the retrieved chunks is below
+        this, from 0 to 1; None turns it off.
+    """
+
+    mode: str = "free"
+    refusal_threshold: float | None = None
+    calibrated_refusal: bool = True
     min_support: float | None = 0.3
 
     def __post_init__(self) -> None:
+        if self.mode not in ANSWER_MODES:
+            raise _fail("answer.mode", self.mode, " or ".join(map(repr, ANSWER_MODES)))
+        if self.refusal_threshold is not None and not -1e4 < self.refusal_threshold < 1e4:
+            raise _fail("answer.refusal_threshold", self.refusal_threshold, "a log-probability margin "
+                        "between -10000 and 10000, or none")
         if self.min_support is not None and not 0.0 <= self.min_support <= 1.0:
             raise _fail("answer.min_support", self.min_support, "a score from 0 to 1, or none")
 

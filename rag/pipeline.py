@@ -97,10 +97,26 @@ class Pipeline:
 
             g = self.config.generator
             self._generator = TransformersGenerator(
-                g.model, gguf_file=g.gguf_file, adapter=g.adapter, merge_adapter=g.merge_adapter,
+                g.model, gguf_file=g.gguf_file, adapter=self.adapter_dir(), merge_adapter=g.merge_adapter,
                 context_window=g.context_window, cache_dir=g.cache_dir, threads=g.threads,
                 stop_on_loop=g.stop_on_loop)
         return self._generator
+
+    def adapter_dir(self) -> str | None:
+        """The adapter folder (a packaged adapter's name resolved), or None."""
+        from rag.adapters import resolve_adapter
+
+        return resolve_adapter(self.config.generator.adapter)
+
+    def refusal_threshold(self) -> float | None:
+        """The margin under which answers are refused: answer.refusal_threshold, else the
+        adapter card's; None when answer.calibrated_refusal is off or neither is set."""
+        from rag.adapters import card_threshold
+
+        a = self.config.answer
+        if not a.calibrated_refusal:
+            return None
+        return a.refusal_threshold if a.refusal_threshold is not None else card_threshold(self.adapter_dir(), a.mode)
 
     def retriever(self) -> Any:
         """Dense retriever over the index with the index's own embedding model."""
@@ -126,7 +142,8 @@ class Pipeline:
         settings = ChainSettings(k=c.retrieval.k, min_score=c.retrieval.min_score,
                                  max_new_tokens=c.generator.max_new_tokens, template=c.prompt.template,
                                  refusal=c.prompt.refusal, snippet_chars=c.prompt.snippet_chars,
-                                 closed_book=closed_book, min_support=c.answer.min_support)
+                                 closed_book=closed_book, min_support=c.answer.min_support,
+                                 mode=c.answer.mode, refusal_threshold=self.refusal_threshold())
         if closed_book or c.answer.min_support is None:
             support = None
         elif support is None:

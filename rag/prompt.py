@@ -35,11 +35,13 @@ _REFUSALS = [r"\bi (?:do not|don't|dont) know\b", r"\bi (?:cannot|can't|can not)
 
 @dataclass(frozen=True)
 class Prompt:
-    """Chat messages for the generator and the hits that made it into the context."""
+    """Chat messages for the generator, the hits that made it into the context and, for each,
+    the text shown (a prefix of the chunk's text when the last block was cut)."""
 
     messages: tuple[dict[str, str], ...]
     hits: tuple[Hit, ...]
     tokens: int
+    texts: tuple[str, ...] = ()
 
 
 def load_template(template: str | None, closed_book: bool = False) -> str:
@@ -100,34 +102,38 @@ def build_prompt(question: str, hits: Sequence[Hit], *, template: str, refusal: 
                          f"leaves {budget} (shorten the question or raise generator.context_window)")
     blocks: list[str] = []
     used: list[Hit] = []
+    texts: list[str] = []
     for hit in hits:
         block = format_block(len(blocks) + 1, hit)
         if count_tokens(messages([*blocks, block])) <= budget:
             blocks.append(block)
             used.append(hit)
+            texts.append(hit.chunk.text)
             continue
         cut = _trim_to_fit(hit, len(blocks) + 1, lambda b: count_tokens(messages([*blocks, b])), budget)
         if cut is not None:
-            blocks.append(cut)
+            blocks.append(format_block(len(blocks) + 1, hit, cut + " …"))
             used.append(hit)
+            texts.append(cut)
         break
     final = messages(blocks)
-    return Prompt(final, tuple(used), count_tokens(final))
+    return Prompt(final, tuple(used), count_tokens(final), tuple(texts))
 
 
 def _trim_to_fit(hit: Hit, number: int, measure: Callable[[str], int], budget: int) -> str | None:
-    """The longest word prefix of the hit's block that fits, or None if too little would remain."""
-    words = hit.chunk.text.split()
-    low, high = 0, len(words)
+    """The longest prefix of the hit's text, ending on a word, whose block fits; None if too
+    little would remain. A prefix of the original text, so character offsets stay valid."""
+    ends = [m.end() for m in re.finditer(r"\S+", hit.chunk.text)]
+    low, high = 0, len(ends)
     while low < high:
         mid = (low + high + 1) // 2
-        if measure(format_block(number, hit, " ".join(words[:mid]) + " …")) <= budget:
+        if measure(format_block(number, hit, hit.chunk.text[:ends[mid - 1]] + " …")) <= budget:
             low = mid
         else:
             high = mid - 1
     if low < MIN_BLOCK_TOKENS // 2:
         return None
-    return format_block(number, hit, " ".join(words[:low]) + " …")
+    return hit.chunk.text[:ends[low - 1]]
 
 
 def cited_blocks(text: str, n_blocks: int) -> tuple[int, ...]:

@@ -90,12 +90,44 @@ class Timings:
 
 
 @dataclass(frozen=True)
+class Span:
+    """Where an answer lies verbatim in one of its sources.
+
+    Attributes:
+        block: 1-based number of the source (its [n] in the prompt and in `Answer.sources`).
+        chunk_id: that chunk's id.
+        start, end: character offsets of the answer in the chunk's text.
+        sentence: the chunk's sentence holding the answer; `sentence_start` is the answer's
+            offset in it, so a caller can mark it.
+    """
+
+    block: int
+    chunk_id: str
+    start: int
+    end: int
+    sentence: str
+    sentence_start: int
+
+    def to_dict(self) -> dict[str, object]:
+        return {"block": self.block, "chunk_id": self.chunk_id, "start": self.start, "end": self.end,
+                "sentence": self.sentence, "sentence_start": self.sentence_start}
+
+    def marked(self, left: str = "«", right: str = "»") -> str:
+        """The sentence with the answer between `left` and `right`."""
+        a, b = self.sentence_start, self.sentence_start + (self.end - self.start)
+        return self.sentence[:a] + left + self.sentence[a:b] + right + self.sentence[b:]
+
+
+@dataclass(frozen=True)
 class Answer:
     """What `ask` returns: the text, whether it is a refusal, its sources and timings.
 
-    `reason` says why the chain refused on its own ("empty index", "min_score", "unsupported"),
-    else "". `support` is the answer's groundedness against its sources when checked; an answer
-    withdrawn as unsupported keeps the generated text in `draft`.
+    `reason` says why the chain refused on its own ("empty index", "min_score",
+    "refusal_threshold", "unsupported"), else "". `support` is the answer's groundedness against
+    its sources when checked. `margin` is the model's own preference for its answer over the
+    refusal: log P(answer) - log P(refusal), None when the backend cannot score it. An answer
+    withdrawn by a check keeps the generated text in `draft`. `span` locates the answer
+    verbatim in a source (always in extractive mode; in free mode when the text occurs as is).
     """
 
     text: str
@@ -106,12 +138,15 @@ class Answer:
     reason: str = ""
     support: float | None = None
     draft: str = ""
+    margin: float | None = None
+    span: Span | None = None
 
     def to_dict(self) -> dict[str, object]:
         return {"answer": self.text, "refused": self.refused,
                 "sources": [s.to_dict() for s in self.sources], "cited": list(self.cited),
                 "timings": self.timings.to_dict(), "reason": self.reason, "support": self.support,
-                "draft": self.draft}
+                "draft": self.draft, "margin": self.margin,
+                "span": self.span.to_dict() if self.span else None}
 
 
 @dataclass(frozen=True)
