@@ -198,6 +198,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    import rag.cli_finetune  # noqa: F401 - registers `rag finetune`
+
     parser = argparse.ArgumentParser(prog="rag", description="Offline retrieval-augmented generation.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     sub = parser.add_subparsers(dest="command", required=True)

@@ -1,0 +1,207 @@
+"""`rag finetune` from end to end: split, index, examples, training, calibration, card.
+
+    from rag.finetune import FinetuneRun, finetune
+    card = finetune(FinetuneRun(data=("train10.json",), out="adapters/mine", limit=200))
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from rag.adapters import write_card
+from rag.config import RagConfig
+from rag.datasets import EvalItem, EvalSet, load_dataset, sample
+from rag.errors import InputError
+from rag.finetune.calibrate import CalibrationRow, fit_threshold
+from rag.finetune.examples import build_examples, kind_counts, read_examples, write_examples
+from rag.finetune.train import Trainer, TrainSettings, lora_model, tokenize
+from rag.pipeline import Pipeline
+
+log = logging.getLogger(__name__)
+MODES = ("free", "extractive")
+
+
+@dataclass(frozen=True)
+class FinetuneRun:
+    """What to train on and where to write it.
+
+    Attributes:
+        data: SQuAD 2.0 .json or JSONL files (JSONL needs `docs` or `index`).
+        out: the adapter folder written (adapter weights, card.json); `out/.work` keeps the
+            index, examples and checkpoints.
+        articles / exclude_articles: the training split (names as in the data).
+        limit: training examples; calibration: questions for the refusal threshold, drawn from
+            the same split but never from the examples.
+        index: an index to use instead of building `out/.work/index` from the split's documents.
+        resume: continue from the newest checkpoint in `out/.work`.
+        command: the command line, recorded in the card.
+    """
+
+    data: tuple[str, ...]
+    out: str
+    articles: tuple[str, ...] = ()
+    exclude_articles: tuple[str, ...] = ()
+    limit: int = 200
+    calibration: int = 100
+    docs: str | None = None
+    index: str | None = None
+    resume: bool = False
+    settings: TrainSettings = field(default_factory=TrainSettings)
+    config: RagConfig = field(default_factory=RagConfig)
+    command: str = ""
+    progress: bool = True
+
+
+def load_split(run: FinetuneRun) -> tuple[list[EvalItem], list[dict[str, Any]]]:
+    """The questions of the split, and the SQuAD articles whose documents form its index."""
+    if not run.data:
+        raise InputError("finetune needs at least one --data file")
+    sets: list[EvalSet] = [load_dataset(path, run.docs) for path in run.data]
+    items = [i for s in sets for i in s.items]
+    pool = sample(items, None, run.settings.seed, run.articles, run.exclude_articles)
+    kept = {i.article for i in pool}
+    articles = [a for s in sets for a in s.articles if a["title"] in kept]
+    if not pool:
+        raise InputError("no training questions left after the article filters")
+    return pool, articles
+
+
+def build_index(run: FinetuneRun, work: Path, articles: list[dict[str, Any]]) -> Pipeline:
+    """A Pipeline over the split's own documents only (no measured article leaks in)."""
+    if run.index is not None:
+        return Pipeline(index=run.index, config=run.config, adapter=None, min_support=None)
+    pipeline = Pipeline(index=work / "index", config=run.config, min_support=None,
+                        **{"generator.adapter": None})
+    if articles:
+        docs = EvalSet((), tuple(articles)).write_documents(work / "docs")
+    elif run.docs is not None:
+        docs = Path(run.docs)
+    else:
+        raise InputError("a JSONL dataset needs --docs DIR (to ingest) or --index PATH (built)")
+    pipeline.ingest(docs, progress=run.progress)
+    return pipeline
+
+
+def calibrate(pipeline: Pipeline, generator: Any, items: list[EvalItem], mode: str,
+              progress: bool) -> dict[str, Any]:
+    """Ask the calibration questions with the trained adapter and fit the threshold for `mode`."""
+    from rag.answer_match import f1_score
+
+    options: dict[str, Any] = {"answer.mode": mode, "answer.calibrated_refusal": False}
+    asker = Pipeline(config=pipeline.config, embedder=pipeline.embedder(pipeline.store()),
+                     store=pipeline.store(), generator=generator, min_support=None, **options)
+    chain = asker.chain()
+    rows = []
+    for item in tqdm(items, desc=f"calibrate ({mode})", unit="q", disable=not progress):
+        answer = chain.ask(item.question)
+        answerable = bool(item.answerable and item.answers)
+        rows.append(CalibrationRow(answer.margin, answerable, answer.refused,
+                                   0.0 if answer.refused or not answerable else f1_score(answer.text, item.answers)))
+    threshold, fitted, baseline = fit_threshold(rows)
+    return {"threshold": threshold, "squad2_f1_with": round(fitted, 4), "squad2_f1_without": round(baseline, 4),
+            "n": len(rows), "n_answerable": sum(r.answerable for r in rows)}
+
+
+def calibration_items(pool: list[EvalItem], used: set[str], n: int, seed: int) -> list[EvalItem]:
+    """Split questions never made into examples, half unanswerable where the split allows."""
+    rest = [i for i in pool if i.id not in used]
+    return sample(rest, n, seed + 1) if n > 0 and rest else []
+
+
+def finetune(run: FinetuneRun) -> dict[str, Any]:
+    """Build examples through the pipeline, train LoRA, fit the refusal threshold, write the card.
+
+    Returns:
+        The card (also written to `run.out/card.json`).
+
+    Raises:
+        InputError: missing data, unknown article, an empty split.
+    """
+    started = time.perf_counter()
+    out = Path(run.out)
+    work = out / ".work"
+    work.mkdir(parents=True, exist_ok=True)
+    # 1. The split: its questions and its documents, indexed on their own.
+    pool, articles = load_split(run)
+    pipeline = build_index(run, work, articles)
+    # 2. Examples through the same retriever, k and prompt builder as `ask` (kept for --resume).
+    examples_file = work / "examples.jsonl"
+    if run.resume and examples_file.is_file():
+        examples = read_examples(examples_file)
+    else:
+        examples = build_examples(pool, pipeline.chain(), run.limit, run.settings.seed, progress=run.progress)
+        write_examples(examples, examples_file)
+    counts = kind_counts(examples)
+    log.warning("examples: %s", counts)
+    # 3. Train LoRA weights on the base model.
+    generator = pipeline.generator()
+    rows = [tokenize(e, generator.tokenizer) for e in examples]
+    model = lora_model(generator.model, run.settings)
+    trainer = Trainer(model, rows, run.settings, work, generator.tokenizer.pad_token_id
+                      or generator.tokenizer.eos_token_id)
+    if run.resume:
+        trainer.resume()
+    result = trainer.train(progress=run.progress)
+    model.save_pretrained(str(out))
+    # 4. Calibrate the refusal threshold per answer mode on held-back split questions.
+    generator.model = model
+    generator.adapter = str(out)
+    held_back = calibration_items(pool, {e.id for e in examples}, run.calibration, run.settings.seed)
+    (work / "calibration_questions.json").write_text(json.dumps(
+        [{"id": i.id, "article": i.article, "answerable": i.answerable} for i in held_back]), encoding="utf-8")
+    calibration = {mode: calibrate(pipeline, generator, held_back, mode, run.progress) for mode in MODES} \
+        if held_back else {}
+    # 5. The card: how it was made, and the thresholds `ask` will use.
+    card = make_card(run, counts, result, calibration, [len(r[0]) for r in rows],
+                     time.perf_counter() - started, pipeline.config)
+    write_card(out, card)
+    return card
+
+
+def make_card(run: FinetuneRun, counts: dict[str, int], result: Any, calibration: dict[str, Any],
+              lengths: list[int], seconds: float, config: RagConfig) -> dict[str, Any]:
+    """The JSON card written beside the adapter."""
+    thresholds = {mode: c["threshold"] for mode, c in calibration.items()}
+    return {
+        "base_model": config.generator.model,
+        "data": list(run.data),
+        "split": {"articles": list(run.articles), "exclude_articles": list(run.exclude_articles)},
+        "examples": {**counts, "total": sum(counts.values()),
+                     "shares": {k: round(v / max(1, sum(counts.values())), 3) for k, v in counts.items()},
+                     "mean_tokens": round(sum(lengths) / max(1, len(lengths)), 1)},
+        "retrieval": {"k": config.retrieval.k, "chunk_size_tokens": config.chunking.chunk_size_tokens,
+                      "template": "default" if config.prompt.template is None else config.prompt.template,
+                      "refusal": config.prompt.refusal},
+        "hyperparameters": {**asdict(run.settings), "target_modules": list(run.settings.target_modules)},
+        "steps": result.steps,
+        "first_train_loss": result.first_loss,
+        "final_train_loss": result.final_loss,
+        "losses": result.losses,
+        "tokens_per_s": round(result.tokens_per_s, 1),
+        "train_seconds": round(result.seconds, 1),
+        "wall_seconds": round(seconds, 1),
+        "refusal_thresholds": thresholds,
+        "refusal_threshold": thresholds.get(config.answer.mode),
+        "calibration": calibration,
+        "command": run.command or " ".join(sys.argv),
+        "made_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def describe(card: dict[str, Any]) -> str:
+    """A few lines for the terminal."""
+    ex = card["examples"]
+    return (f"examples {ex['total']}: {ex['span']} span, {ex['refusal_unanswerable']} unanswerable, "
+            f"{ex['refusal_not_retrieved']} not retrieved\n"
+            f"steps {card['steps']}, loss {card['first_train_loss']} -> {card['final_train_loss']}, "
+            f"{card['tokens_per_s']} tok/s, {card['train_seconds'] / 60:.1f} min training, "
+            f"{card['wall_seconds'] / 60:.1f} min in all\n"
+            f"refusal thresholds {json.dumps(card['refusal_thresholds'])}")
