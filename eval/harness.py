@@ -18,9 +18,9 @@ from typing import Any
 
 from tqdm import tqdm
 
-from eval.datasets import EvalItem, EvalSet, load_dataset, sample
 from eval.scoring import aggregate, score_row
 from rag.config import RagConfig, apply_options
+from rag.datasets import EvalItem, EvalSet, load_dataset, sample
 from rag.errors import InputError
 from rag.groundedness import GroundednessScorer, LexicalEmbeddingScorer
 from rag.pipeline import Pipeline
@@ -152,7 +152,8 @@ class Harness:
             row = {"variant": variant, "id": item.id, "question": item.question, "article": item.article,
                    "answerable": item.answerable, "gold": list(item.answers), "answer": answer.text,
                    "refused": answer.refused, "reason": answer.reason, "support": answer.support,
-                   "draft": answer.draft, "cited": list(answer.cited),
+                   "draft": answer.draft, "margin": answer.margin,
+                   "span": answer.span.to_dict() if answer.span else None, "cited": list(answer.cited),
                    "sources": [{"source": s.source, "page": s.page, "chunk_id": s.chunk_id,
                                 "score": round(s.score, 4)} for s in answer.sources],
                    "scores": score_row(item, answer, self.scorer), "timings": answer.timings.to_dict()}

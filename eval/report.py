@@ -11,7 +11,8 @@ from typing import Any
 from eval.scoring import CORRECT_F1, STAGES, is_correct
 
 TABLE = [("retrieval", "recall_at_k"), ("retrieval", "mrr"), ("retrieval", "ndcg_at_k"),
-         ("answer", "exact"), ("answer", "f1"), ("answer", "contains_gold"), ("answer", "refusal_rate"),
+         ("answer", "squad2_f1"), ("answer", "squad2_exact"), ("answer", "has_ans_f1"),
+         ("answer", "no_ans_accuracy"), ("answer", "exact"), ("answer", "f1"), ("answer", "contains_gold"), ("answer", "refusal_rate"),
          ("hallucination", "false_answer_rate"), ("hallucination", "unsupported_rate"),
          ("hallucination", "hallucination_rate"), ("hallucination", "detector_auc")]
 
@@ -43,7 +44,8 @@ def markdown(report: dict[str, Any]) -> str:
     lines += ["", f"Index: {first['index_chunks']} chunks, built in {_fmt(first['index_build_seconds'])} s.",
               "", "Definitions: recall/MRR/nDCG over answerable questions (a hit is a chunk of the gold "
               "paragraph or source, or one containing a gold answer); exact/F1 with SQuAD normalisation, "
-              "a refusal scores 0; contains_gold = answers containing a gold answer; false_answer_rate = unanswerable questions answered; "
+              "a refusal scores 0; squad2_f1/squad2_exact = the official SQuAD 2.0 scores over all questions "
+              "(an unanswerable question scores 1 when refused); contains_gold = answers containing a gold answer; false_answer_rate = unanswerable questions answered; "
               "unsupported_rate = answers whose groundedness is below "
               f"{_fmt(first and variants[names[0]]['hallucination']['groundedness_threshold'])}; "
               "hallucination_rate = answers to unanswerable questions plus unsupported answers to "

@@ -6,7 +6,6 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from eval.datasets import EvalItem
 from eval.metrics import (
     contains_answer,
     exact_match,
@@ -18,6 +17,7 @@ from eval.metrics import (
     reciprocal_rank,
     roc_auc,
 )
+from rag.datasets import EvalItem
 from rag.groundedness import GroundednessScorer
 from rag.types import Answer
 
@@ -65,6 +65,22 @@ def score_row(item: EvalItem, answer: Answer, scorer: GroundednessScorer) -> dic
     return scores
 
 
+def squad2_scores(rows: Sequence[dict[str, Any]]) -> dict[str, float | None]:
+    """The official SQuAD 2.0 scores over every question with a known answerability: an
+    answerable one scores its F1 / exact match (0 when refused), an unanswerable one scores 1
+    when refused and 0 otherwise. has_ans_f1 and no_ans_accuracy split them by kind."""
+    known = [r for r in rows if r["answerable"] is not None and (r["answerable"] is False or "f1" in r["scores"])]
+    answerable = [r for r in known if r["answerable"]]
+    unanswerable = [r for r in known if not r["answerable"]]
+
+    def official(metric: str) -> float | None:
+        return mean(r["scores"][metric] if r["answerable"] else float(r["refused"]) for r in known)
+
+    return {"squad2_f1": official("f1"), "squad2_exact": official("exact"),
+            "has_ans_f1": mean(r["scores"]["f1"] for r in answerable),
+            "no_ans_accuracy": mean(float(r["refused"]) for r in unanswerable)}
+
+
 def _stats(values: Sequence[float]) -> dict[str, float | None]:
     if not values:
         return {"p50": None, "p95": None, "mean": None}
@@ -92,6 +108,7 @@ def aggregate(rows: Sequence[dict[str, Any]], threshold: float, index: dict[str,
             "ndcg_at_k": mean(ndcg(r["scores"]["relevant"]) for r in with_sources),
             "n": len(with_sources)},
         "answer": {
+            **squad2_scores(rows),
             "exact": mean(r["scores"]["exact"] for r in answerable if "exact" in r["scores"]),
             "f1": mean(r["scores"]["f1"] for r in answerable if "f1" in r["scores"]),
             "contains_gold": mean(float(contains_answer(r["answer"], r["gold"])) * (not r["refused"])

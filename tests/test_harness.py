@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from conftest import FIXTURES
 
-from eval.datasets import load_jsonl, load_squad, sample
 from eval.harness import EvalRun, Harness, parse_variant
+from rag.datasets import load_jsonl, load_squad, sample
 from rag.errors import InputError
 from rag.fakes import ExtractiveGenerator, HashEmbedder
 
@@ -116,6 +116,9 @@ def test_metrics_in_the_report_match_the_rows(tmp_path: Path) -> None:
     assert report["answer"]["f1"] == pytest.approx(sum(r["scores"]["f1"] for r in answerable) / len(answerable))
     assert report["retrieval"]["recall_at_k"] == pytest.approx(
         sum(r["scores"]["rank"] is not None for r in answerable) / len(answerable))
+    assert report["answer"]["squad2_f1"] == pytest.approx(
+        (sum(r["scores"]["f1"] for r in answerable) + sum(r["refused"] for r in unanswerable)) / len(rows))
+    assert report["answer"]["no_ans_accuracy"] == pytest.approx(1 - report["hallucination"]["false_answer_rate"])
 
 
 def test_an_interrupted_run_resumes_without_asking_again(tmp_path: Path) -> None:

@@ -11,12 +11,11 @@ from eval.metrics import (
     exact_match,
     f1_score,
     ndcg,
-    normalize_answer,
     percentile,
     reciprocal_rank,
     roc_auc,
 )
-from rag.groundedness import LexicalEmbeddingScorer, claims
+from rag.groundedness import LexicalEmbeddingScorer, claims, normalize_answer
 
 
 def test_squad_normalisation() -> None:
@@ -98,3 +97,20 @@ def test_detector_auc_counts_a_sentence_containing_the_gold_as_correct() -> None
     closed_book = aggregate([_row(r["answer"], r["gold"], 0.0, r["scores"]["f1"], sources=False)
                              for r in rows], 0.5, {})
     assert closed_book["hallucination"]["detector_auc"] is None  # nothing retrieved to judge against
+
+
+def test_squad2_scores_by_hand() -> None:
+    from eval.scoring import squad2_scores
+
+    rows = [{"answerable": True, "refused": False, "scores": {"f1": 0.5, "exact": 0.0}},
+            {"answerable": True, "refused": True, "scores": {"f1": 0.0, "exact": 0.0}},
+            {"answerable": True, "refused": False, "scores": {"f1": 1.0, "exact": 1.0}},
+            {"answerable": False, "refused": True, "scores": {}},
+            {"answerable": False, "refused": False, "scores": {}},
+            {"answerable": None, "refused": False, "scores": {}}]  # unknown: left out
+    scores = squad2_scores(rows)
+    assert scores["squad2_f1"] == pytest.approx((0.5 + 0 + 1 + 1 + 0) / 5)
+    assert scores["squad2_exact"] == pytest.approx((0 + 0 + 1 + 1 + 0) / 5)
+    assert scores["has_ans_f1"] == pytest.approx(0.5) and scores["no_ans_accuracy"] == pytest.approx(0.5)
+    refuse_all = [{**r, "refused": True, "scores": {k: 0.0 for k in r["scores"]}} for r in rows[:5]]
+    assert squad2_scores(refuse_all)["squad2_f1"] == pytest.approx(2 / 5)
