@@ -1,4 +1,5 @@
-"""Generator load time in a fresh process, and per-stage latency of a few questions.
+"""Generator load time in a fresh process (base model, then with the packaged adapter), and
+per-stage latency of a few questions with the default configuration.
 
     .venv/bin/python bench/bench_ask.py
 """
@@ -13,11 +14,12 @@ from pathlib import Path
 
 DEMO = Path(__file__).resolve().parent.parent / "corpora" / "wiki-demo"
 LOAD = """
-import time
+import sys, time
 started = time.perf_counter()
+from rag.adapters import resolve_adapter
 from rag.generator import TransformersGenerator
 imported = time.perf_counter()
-generator = TransformersGenerator()
+generator = TransformersGenerator(adapter=resolve_adapter(sys.argv[1]) if sys.argv[1] != "none" else None)
 print(f"{imported - started:.2f} {time.perf_counter() - imported:.2f}")
 """
 QUESTIONS = ["What do B cells produce?", "What is packet switching?", "Who developed a steam pump in 1698?",
@@ -25,10 +27,13 @@ QUESTIONS = ["What do B cells produce?", "What is packet switching?", "Who devel
 
 
 def main() -> None:
-    for attempt in (1, 2):  # the first may convert the GGUF once; the second reads the cache
-        out = subprocess.run([sys.executable, "-c", LOAD], capture_output=True, text=True, check=True)
+    from rag.adapters import packaged_adapters
+
+    # The first load may convert the GGUF once; later ones read the cache (a warm start).
+    for attempt, adapter in enumerate(["none", "none", *packaged_adapters(), *packaged_adapters()], 1):
+        out = subprocess.run([sys.executable, "-c", LOAD, adapter], capture_output=True, text=True, check=True)
         imports, load = out.stdout.split()
-        print(f"new process #{attempt}: import {imports} s, generator load {load} s")
+        print(f"new process #{attempt} (adapter {adapter}): import {imports} s, generator load {load} s")
     from rag import Pipeline
 
     with tempfile.TemporaryDirectory() as tmp:

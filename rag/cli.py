@@ -103,7 +103,12 @@ def _register_ask(sub: argparse._SubParsersAction) -> None:
     _common(p)
     p.add_argument("question")
     p.add_argument("--k", type=int, help="chunks to retrieve (default 4)")
-    p.add_argument("--adapter", metavar="PATH", help="PEFT LoRA adapter folder for the generator")
+    p.add_argument("--adapter", metavar="PATH", help="PEFT LoRA adapter folder or packaged adapter name "
+                   "('none' = the base model alone)")
+    p.add_argument("--mode", choices=["free", "extractive"], help="free text, or a verbatim span of one "
+                   "source (or the refusal)")
+    p.add_argument("--refusal-threshold", metavar="X", help="refuse when log P(answer) - log P(refusal) "
+                   "is below X (default: the adapter card's; 'none' = the card's too)")
     p.add_argument("--min-score", type=float, help="refuse without generating below this top score")
     p.add_argument("--min-support", metavar="S", help="withdraw answers whose groundedness is below "
                    "S (0-1, 'none' = off; default 0.3)")
@@ -115,12 +120,14 @@ def _register_ask(sub: argparse._SubParsersAction) -> None:
 @command(_register_ask)
 def cmd_ask(args: argparse.Namespace) -> int:
     pipeline = pipeline_from(args, k=args.k, adapter=args.adapter, min_score=args.min_score,
-                             min_support=args.min_support, max_new_tokens=args.max_new_tokens)
+                             min_support=args.min_support, max_new_tokens=args.max_new_tokens,
+                             mode=args.mode, refusal_threshold=args.refusal_threshold)
     chain = pipeline.chain(closed_book=args.closed_book)
     if args.json:
         answer = chain.ask(args.question)
         _print_json({"answer": answer.text, "refused": answer.refused, "reason": answer.reason,
-                     "support": answer.support, "draft": answer.draft, "cited": list(answer.cited),
+                     "support": answer.support, "draft": answer.draft, "margin": answer.margin,
+                     "span": answer.span.to_dict() if answer.span else None, "cited": list(answer.cited),
                      "sources": [{"source": s.source, "page": s.page, "chunk_id": s.chunk_id,
                                   "score": round(s.score, 4)} for s in answer.sources],
                      "timings": answer.timings.to_dict()})
@@ -141,6 +148,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
 def _print_sources(answer: Any) -> None:
     if answer.refused:
         print(f"(refused{': ' + answer.reason if answer.reason else ''})")
+    elif answer.span is not None:
+        print(f"\nFrom [{answer.span.block}]: {answer.span.marked()}")
     if answer.sources:
         print("\nSources:")
         for number, s in enumerate(answer.sources, 1):
@@ -149,6 +158,7 @@ def _print_sources(answer: Any) -> None:
             print(f" {mark}[{number}] {s.source}{page}  (score {s.score:.2f})")
     t = answer.timings
     support = f", support {answer.support:.2f}" if answer.support is not None else ""
+    support += f", margin {answer.margin:.2f}" if answer.margin is not None else ""
     print(f"\n{t.total:.2f} s (embed {t.embed_query:.2f}, retrieve {t.retrieve:.2f}, "
           f"generate {t.generate:.2f}, check {t.check_support:.2f}; {t.tokens_generated} tokens{support})")
 
@@ -229,4 +239,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run the importable module, not this __main__ copy: `rag finetune` registers itself there.
+    from rag.cli import main as _main
+
+    sys.exit(_main())

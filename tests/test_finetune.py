@@ -98,3 +98,15 @@ def test_batches_group_lengths_and_the_schedule_is_reproducible() -> None:
 def test_squad_fixture_has_both_kinds() -> None:
     items = load_squad(FIXTURES / "tiny_squad.json").items
     assert any(i.answerable for i in items) and any(not i.answerable for i in items)
+
+
+def test_cli_finetune_bad_input_is_one_line_and_exit_2(tmp_path: Path, capsys) -> None:
+    from rag.cli import main
+
+    tiny = str(FIXTURES / "tiny_squad.json")
+    assert main(["finetune", "--data", tiny, "--out", str(tmp_path / "a"), "--articles", "Nope"]) == 2
+    assert "article 'Nope' is not in the dataset" in capsys.readouterr().err
+    assert main(["finetune", "--data", tiny, "--out", str(tmp_path / "a"), "--lr", "0"]) == 2
+    assert "lr = 0.0 is invalid" in capsys.readouterr().err
+    assert main(["finetune", "--data", str(tmp_path / "missing.json"), "--out", str(tmp_path / "a")]) == 2
+    assert "does not exist" in capsys.readouterr().err

@@ -119,3 +119,20 @@ def test_finetune_end_to_end_writes_card_and_calibrates_on_training_questions(tm
     # The adapter and its card's threshold are what a Pipeline with this adapter uses.
     p = Pipeline(index=out / ".work" / "index", adapter=str(out), config=config)
     assert p.refusal_threshold() == card["refusal_thresholds"]["free"]
+
+
+def test_cli_ask_extractive_marks_the_span_in_its_sentence(demo_index: Path) -> None:
+    import subprocess
+    import sys
+
+    args = [sys.executable, "-m", "rag.cli", "ask", "What do B cells produce?", "--index", str(demo_index),
+            "--adapter", "none", "--mode", "extractive", "--max-new-tokens", "8", "--min-support", "none"]
+    result = subprocess.run([*args, "--json"], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert {"margin", "span"} <= set(out) and isinstance(out["margin"], float)
+    assert not out["refused"]  # the base model copies the opening of a block
+    span = out["span"]
+    assert out["answer"] in span["sentence"] and out["cited"] == [span["block"]]
+    shown = subprocess.run([*args, "--no-stream"], capture_output=True, text=True, timeout=600)
+    assert f"From [{span['block']}]: " in shown.stdout and f"«{out['answer']}»" in shown.stdout
