@@ -1,0 +1,168 @@
+"""The configuration's sections: frozen dataclasses that validate themselves. Errors name the
+key (`section.key`), the value and what is allowed. Loading and overriding live in rag.config."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+from rag.errors import ConfigError
+
+DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
+DEFAULT_GENERATOR_MODEL = "SmolLM2-135M-Instruct"
+DEFAULT_REFUSAL = "I don't know."
+
+ANSWER_MODES = ("free", "extractive")
+
+
+def _fail(key: str, value: object, allowed: str) -> ConfigError:
+    return ConfigError(f"{key} = {value!r} is invalid: expected {allowed}")
+
+
+@dataclass(frozen=True)
+class IndexConfig:
+    """Where chunks live. `chroma_url` (http://host:port) selects a Chroma server instead."""
+
+    path: str = "rag_index"
+    collection: str = "documents"
+    chroma_url: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.path.strip():
+            raise _fail("index.path", self.path, "a non-empty path")
+        if not (3 <= len(self.collection) <= 54) or not self.collection.replace("-", "").replace("_", "").isalnum():
+            raise _fail("index.collection", self.collection,
+                        "3-54 characters of letters, digits, '-' or '_'")
+        if self.chroma_url is not None and not self.chroma_url.startswith(("http://", "https://")):
+            raise _fail("index.chroma_url", self.chroma_url, "a URL starting with http:// or https://")
+
+
+@dataclass(frozen=True)
+class EmbeddingConfig:
+    """The sentence-transformers model: the packaged name or a local model folder.
+
+    None means: the model the index was built with, or the default for a new index.
+    """
+
+    model: str | None = None
+    batch_size: int = 32
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise _fail("embedding.batch_size", self.batch_size, "an integer >= 1")
+
+
+@dataclass(frozen=True)
+class ChunkingConfig:
+    """Chunk size and overlap, in tokens of the embedding model's tokenizer."""
+
+    chunk_size_tokens: int = 200
+    chunk_overlap_tokens: int = 30
+
+    def __post_init__(self) -> None:
+        if self.chunk_size_tokens < 16:
+            raise _fail("chunking.chunk_size_tokens", self.chunk_size_tokens, "an integer >= 16")
+        if not 0 <= self.chunk_overlap_tokens < self.chunk_size_tokens:
+            raise ConfigError(
+                f"chunking.chunk_overlap_tokens ({self.chunk_overlap_tokens}) must be >= 0 and "
+                f"less than chunking.chunk_size_tokens ({self.chunk_size_tokens})")
+
+
+@dataclass(frozen=True)
+class RetrievalConfig:
+    """How many chunks to retrieve, and the score under which `ask` refuses without generating."""
+
+    k: int = 4
+    min_score: float | None = None
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.k <= 100:
+            raise _fail("retrieval.k", self.k, "an integer from 1 to 100")
+        if self.min_score is not None and not -1.0 <= self.min_score <= 1.0:
+            raise _fail("retrieval.min_score", self.min_score, "a cosine similarity from -1 to 1")
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    """The local causal LM, an optional LoRA adapter and decoding settings."""
+
+    model: str = DEFAULT_GENERATOR_MODEL
+    gguf_file: str | None = None
+    adapter: str | None = None
+    merge_adapter: bool = False
+    max_new_tokens: int = 128
+    context_window: int = 2048
+    cache_dir: str | None = None
+    threads: int | None = None
+    stop_on_loop: bool = True
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.max_new_tokens <= 4096:
+            raise _fail("generator.max_new_tokens", self.max_new_tokens, "an integer from 1 to 4096")
+        if self.context_window < 256:
+            raise _fail("generator.context_window", self.context_window, "an integer >= 256")
+        if self.max_new_tokens >= self.context_window // 2:
+            raise ConfigError(
+                f"generator.max_new_tokens ({self.max_new_tokens}) must be less than half of "
+                f"generator.context_window ({self.context_window}) to leave room for the context")
+        if self.threads is not None and self.threads < 1:
+            raise _fail("generator.threads", self.threads, "an integer >= 1")
+        if self.merge_adapter and self.adapter is None:
+            warnings.warn("generator.merge_adapter is set but no generator.adapter is given; "
+                          "it is ignored", stacklevel=3)
+
+
+@dataclass(frozen=True)
+class PromptConfig:
+    """The grounded prompt. `template` is a path to a text file or the template itself;
+    it must contain {context} and {question}. None uses the built-in template."""
+
+    template: str | None = None
+    refusal: str = DEFAULT_REFUSAL
+    snippet_chars: int = 200
+
+    def __post_init__(self) -> None:
+        if not self.refusal.strip():
+            raise _fail("prompt.refusal", self.refusal, "a non-empty sentence")
+        if self.snippet_chars < 0:
+            raise _fail("prompt.snippet_chars", self.snippet_chars, "an integer >= 0")
+
+
+@dataclass(frozen=True)
+class AnswerConfig:
+    """How an answer is decoded and checked.
+
+    mode: "free" text, or "extractive" (only a verbatim span of one retrieved chunk, or the
+        refusal). refusal_threshold: refuse when log P(answer) - log P(refusal) is below it;
+        None takes the threshold in the adapter's card (no adapter or card: no such check).
+    calibrated_refusal: false turns that check off whatever the threshold.
+    min_support: withdraw an answer whose groundedness against the retrieved chunks is below
+        this, from 0 to 1; None turns it off.
+    """
+
+    mode: str = "free"
+    refusal_threshold: float | None = None
+    calibrated_refusal: bool = True
+    min_support: float | None = 0.3
+
+    def __post_init__(self) -> None:
+        if self.mode not in ANSWER_MODES:
+            raise _fail("answer.mode", self.mode, " or ".join(map(repr, ANSWER_MODES)))
+        if self.refusal_threshold is not None and not -1e4 < self.refusal_threshold < 1e4:
+            raise _fail("answer.refusal_threshold", self.refusal_threshold, "a log-probability margin "
+                        "between -10000 and 10000, or none")
+        if self.min_support is not None and not 0.0 <= self.min_support <= 1.0:
+            raise _fail("answer.min_support", self.min_support, "a score from 0 to 1, or none")
+
+
+@dataclass(frozen=True)
+class RagConfig:
+    """The whole configuration tree."""
+
+    index: IndexConfig = field(default_factory=IndexConfig)
+    embedding: EmbeddingConfig = field(default_factory=EmbeddingConfig)
+    chunking: ChunkingConfig = field(default_factory=ChunkingConfig)
+    retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
+    generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+    prompt: PromptConfig = field(default_factory=PromptConfig)
+    answer: AnswerConfig = field(default_factory=AnswerConfig)
