@@ -53,7 +53,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     from rag.config import load_config
     from rag.errors import InputError
     from rag.finetune import FinetuneRun, TrainSettings, finetune
-    from rag.finetune.run import describe
+    from rag.finetune.card import describe
 
     split = lambda text: tuple(t.strip() for t in text.split(",") if t.strip())  # noqa: E731
     if args.limit < 1:

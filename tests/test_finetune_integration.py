@@ -111,6 +111,7 @@ def test_finetune_end_to_end_writes_card_and_calibrates_on_training_questions(tm
     assert (out / "adapter_model.safetensors").is_file() and json.loads((out / "card.json").read_text()) == card
     assert card["examples"]["total"] == 4 and card["steps"] == 1 and card["split"]["exclude_articles"] == ["Normans"]
     assert set(card["refusal_thresholds"]) == {"free", "extractive"} and card["retrieval"]["k"] == 1
+    assert "Command: `test`" in (out / "README.md").read_text() and card["tokens_per_s"] > 0
     examples = {json.loads(line)["id"] for line in (out / ".work" / "examples.jsonl").read_text().splitlines()}
     calibration = json.loads((out / ".work" / "calibration_questions.json").read_text())
     assert len(calibration) == 4 and {q["article"] for q in calibration} == {"Packet_switching"}

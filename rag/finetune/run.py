@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from rag.config import RagConfig
 from rag.datasets import EvalItem, EvalSet, load_dataset, sample
 from rag.errors import InputError
 from rag.finetune.calibrate import CalibrationRow, fit_threshold
+from rag.finetune.card import make_card, readme
 from rag.finetune.examples import build_examples, kind_counts, read_examples, write_examples
 from rag.finetune.train import Trainer, TrainSettings, lora_model, tokenize
 from rag.pipeline import Pipeline
@@ -163,45 +163,5 @@ def finetune(run: FinetuneRun) -> dict[str, Any]:
     card = make_card(run, counts, result, calibration, [len(r[0]) for r in rows],
                      time.perf_counter() - started, pipeline.config)
     write_card(out, card)
+    (out / "README.md").write_text(readme(card), encoding="utf-8")  # replaces peft's empty template
     return card
-
-
-def make_card(run: FinetuneRun, counts: dict[str, int], result: Any, calibration: dict[str, Any],
-              lengths: list[int], seconds: float, config: RagConfig) -> dict[str, Any]:
-    """The JSON card written beside the adapter."""
-    thresholds = {mode: c["threshold"] for mode, c in calibration.items()}
-    return {
-        "base_model": config.generator.model,
-        "data": list(run.data),
-        "split": {"articles": list(run.articles), "exclude_articles": list(run.exclude_articles)},
-        "examples": {**counts, "total": sum(counts.values()),
-                     "shares": {k: round(v / max(1, sum(counts.values())), 3) for k, v in counts.items()},
-                     "mean_tokens": round(sum(lengths) / max(1, len(lengths)), 1)},
-        "retrieval": {"k": config.retrieval.k, "chunk_size_tokens": config.chunking.chunk_size_tokens,
-                      "template": "default" if config.prompt.template is None else config.prompt.template,
-                      "refusal": config.prompt.refusal},
-        "hyperparameters": {**asdict(run.settings), "target_modules": list(run.settings.target_modules)},
-        "steps": result.steps,
-        "first_train_loss": result.first_loss,
-        "final_train_loss": result.final_loss,
-        "losses": result.losses,
-        "tokens_per_s": round(result.tokens_per_s, 1),
-        "train_seconds": round(result.seconds, 1),
-        "wall_seconds": round(seconds, 1),
-        "refusal_thresholds": thresholds,
-        "refusal_threshold": thresholds.get(config.answer.mode),
-        "calibration": calibration,
-        "command": run.command or " ".join(sys.argv),
-        "made_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
-
-
-def describe(card: dict[str, Any]) -> str:
-    """A few lines for the terminal."""
-    ex = card["examples"]
-    return (f"examples {ex['total']}: {ex['span']} span, {ex['refusal_unanswerable']} unanswerable, "
-            f"{ex['refusal_not_retrieved']} not retrieved\n"
-            f"steps {card['steps']}, loss {card['first_train_loss']} -> {card['final_train_loss']}, "
-            f"{card['tokens_per_s']} tok/s, {card['train_seconds'] / 60:.1f} min training, "
-            f"{card['wall_seconds'] / 60:.1f} min in all\n"
-            f"refusal thresholds {json.dumps(card['refusal_thresholds'])}")
