@@ -223,6 +223,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `rag` console script; returns the exit code."""
     args = build_parser().parse_args(argv)
+    if not args.verbose:  # libraries' deprecation notices (peft calling transformers) are not for users
+        import warnings
+
+        warnings.filterwarnings("ignore", category=FutureWarning)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     try:

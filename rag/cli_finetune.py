@@ -39,6 +39,10 @@ def _register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--docs", metavar="DIR", help="documents of a JSONL dataset")
     p.add_argument("--config", metavar="FILE", help="TOML configuration (k, template, refusal ...)")
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint")
+    p.add_argument("--max-refusal", type=float, default=0.25, help="the threshold may refuse at most this "
+                   "share of answerable calibration questions, the model's own refusals included (default 0.25)")
+    p.add_argument("--recalibrate", action="store_true", help="only refit the refusal thresholds of the "
+                   "adapter in ADAPTER_DIR (same data and split; no training)")
     p.add_argument("--json", action="store_true", help="print the card as JSON")
 
 
@@ -58,6 +62,8 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     split = lambda text: tuple(t.strip() for t in text.split(",") if t.strip())  # noqa: E731
     if args.limit < 1:
         raise InputError(f"--limit must be >= 1; got {args.limit}")
+    if not 0.0 <= args.max_refusal <= 1.0:
+        raise InputError(f"--max-refusal must be between 0 and 1; got {args.max_refusal}")
     try:
         settings = TrainSettings(r=args.r, alpha=args.alpha, dropout=args.dropout,
                                  target_modules=split(args.target_modules), lr=args.lr, epochs=args.epochs,
@@ -68,7 +74,8 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     run = FinetuneRun(data=tuple(args.data), out=args.out, articles=split(args.articles),
                       exclude_articles=split(args.exclude_articles), limit=args.limit,
                       calibration=args.calibration, docs=args.docs, index=args.index, resume=args.resume,
-                      settings=settings, config=load_config(args.config),
+                      settings=settings, config=load_config(args.config), max_refusal=args.max_refusal,
+                      recalibrate=args.recalibrate,
                       command="rag " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
                       progress=sys.stderr.isatty())
     card = finetune(run)

@@ -10,7 +10,7 @@ from rag import Pipeline
 from rag.datasets import EvalItem, load_squad
 from rag.errors import InputError
 from rag.fakes import ExtractiveGenerator, HashEmbedder
-from rag.finetune.calibrate import CalibrationRow, fit_threshold, squad2_score
+from rag.finetune.calibrate import CalibrationRow, answerable_refusal_rate, fit_threshold, squad2_score
 from rag.finetune.examples import NOT_RETRIEVED, SPAN, UNANSWERABLE, build_examples, kind_counts
 from rag.finetune.run import FinetuneRun, calibration_items, load_split
 from rag.finetune.train import TrainSettings, bucketed_batches, schedule
@@ -81,6 +81,26 @@ def test_threshold_maximises_squad2_f1_by_hand() -> None:
     assert squad2_score(rows, 3.0) == pytest.approx((1.0 + 0 + 1 + 1 + 1) / 5)  # 3.0 loses the 0.5
     with pytest.raises(ValueError):
         fit_threshold([])
+
+
+def test_the_refusal_cap_rules_out_refusing_everything() -> None:
+    wrong = [CalibrationRow(1.0, True, False, 0.0), CalibrationRow(2.0, True, False, 0.0),
+             CalibrationRow(1.5, False, False, 0.0), CalibrationRow(0.5, False, False, 0.0)]
+    threshold, best, _ = fit_threshold(wrong)  # every answer is wrong: refusing both unanswerables wins
+    assert threshold == pytest.approx(1.75) and best == pytest.approx(0.5)
+    assert answerable_refusal_rate(wrong, threshold) == 0.5
+    assert fit_threshold(wrong, max_refusal=0.25)[0] == pytest.approx(0.75)  # only the unanswerable 0.5 goes
+    # A model that already refuses half the answerable questions leaves no room under the cap.
+    shy = [CalibrationRow(0.0, True, True, 0.0), CalibrationRow(0.0, True, True, 0.0),
+           CalibrationRow(1.0, True, False, 0.0), CalibrationRow(1.5, False, False, 0.0)]
+    assert fit_threshold(shy)[0] is not None and fit_threshold(shy, max_refusal=0.25)[0] is None
+    # A cut that refuses one answerable question of four, and both unanswerable ones, is allowed.
+    mixed = [CalibrationRow(3.0, True, False, 1.0), CalibrationRow(2.5, True, False, 1.0),
+             CalibrationRow(2.2, True, False, 1.0), CalibrationRow(0.2, True, False, 0.0),
+             CalibrationRow(1.0, False, False, 0.0), CalibrationRow(0.8, False, False, 0.0)]
+    threshold, best, baseline = fit_threshold(mixed, max_refusal=0.25)
+    assert threshold == pytest.approx(1.6) and best == pytest.approx(5 / 6) and baseline == pytest.approx(0.5)
+    assert answerable_refusal_rate(mixed, threshold) == 0.25
 
 
 def test_batches_group_lengths_and_the_schedule_is_reproducible() -> None:

@@ -120,6 +120,16 @@ def test_finetune_end_to_end_writes_card_and_calibrates_on_training_questions(tm
     # The adapter and its card's threshold are what a Pipeline with this adapter uses.
     p = Pipeline(index=out / ".work" / "index", adapter=str(out), config=config)
     assert p.refusal_threshold() == card["refusal_thresholds"]["free"]
+    # Recalibrating refits the thresholds without training: the weights and training record stay.
+    weights = (out / "adapter_model.safetensors").read_bytes()
+    again = finetune(FinetuneRun(data=(str(FIXTURES / "tiny_squad.json"),), out=str(out), exclude_articles=("Normans",),
+                                 limit=4, calibration=4, max_refusal=0.0, recalibrate=True, config=config,
+                                 settings=TrainSettings(r=4, alpha=8, max_steps=1, batch_size=2, grad_accum=2),
+                                 command="again", progress=False))
+    assert (out / "adapter_model.safetensors").read_bytes() == weights and again["losses"] == card["losses"]
+    assert again["recalibrated_by"] == "again" and again["calibration"]["free"]["max_refusal"] == 0.0
+    fitted = again["calibration"]["free"]
+    assert fitted["threshold"] is None or fitted["answerable_refused_with"] == 0.0  # the cap holds
 
 
 def test_cli_ask_extractive_marks_the_span_in_its_sentence(demo_index: Path) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,11 +16,11 @@ from typing import Any
 
 from tqdm import tqdm
 
-from rag.adapters import write_card
+from rag.adapters import read_card, write_card
 from rag.config import RagConfig
 from rag.datasets import EvalItem, EvalSet, load_dataset, sample
 from rag.errors import InputError
-from rag.finetune.calibrate import CalibrationRow, fit_threshold
+from rag.finetune.calibrate import CalibrationRow, answerable_refusal_rate, fit_threshold
 from rag.finetune.card import make_card, readme
 from rag.finetune.examples import build_examples, kind_counts, read_examples, write_examples
 from rag.finetune.train import Trainer, TrainSettings, lora_model, tokenize
@@ -58,6 +59,8 @@ class FinetuneRun:
     config: RagConfig = field(default_factory=RagConfig)
     command: str = ""
     progress: bool = True
+    max_refusal: float = 0.25  # the threshold may refuse at most this share of answerable questions
+    recalibrate: bool = False  # refit the thresholds of the adapter in `out`, no training
 
 
 def load_split(run: FinetuneRun) -> tuple[list[EvalItem], list[dict[str, Any]]]:
@@ -91,7 +94,7 @@ def build_index(run: FinetuneRun, work: Path, articles: list[dict[str, Any]]) ->
 
 
 def calibrate(pipeline: Pipeline, generator: Any, items: list[EvalItem], mode: str,
-              progress: bool) -> dict[str, Any]:
+              progress: bool, max_refusal: float) -> dict[str, Any]:
     """Ask the calibration questions with the trained adapter and fit the threshold for `mode`."""
     from rag.answer_match import f1_score
 
@@ -105,15 +108,51 @@ def calibrate(pipeline: Pipeline, generator: Any, items: list[EvalItem], mode: s
         answerable = bool(item.answerable and item.answers)
         rows.append(CalibrationRow(answer.margin, answerable, answer.refused,
                                    0.0 if answer.refused or not answerable else f1_score(answer.text, item.answers)))
-    threshold, fitted, baseline = fit_threshold(rows)
+    threshold, fitted, baseline = fit_threshold(rows, max_refusal)
     return {"threshold": threshold, "squad2_f1_with": round(fitted, 4), "squad2_f1_without": round(baseline, 4),
-            "n": len(rows), "n_answerable": sum(r.answerable for r in rows)}
+            "answerable_refused_with": round(answerable_refusal_rate(rows, threshold), 4),
+            "answerable_refused_without": round(answerable_refusal_rate(rows, None), 4),
+            "unanswerable_refused_without": round(sum(r.refused for r in rows if not r.answerable)
+                                                  / max(1, sum(not r.answerable for r in rows)), 4),
+            "max_refusal": max_refusal, "n": len(rows), "n_answerable": sum(r.answerable for r in rows)}
 
 
 def calibration_items(pool: list[EvalItem], used: set[str], n: int, seed: int) -> list[EvalItem]:
     """Split questions never made into examples, half unanswerable where the split allows."""
     rest = [i for i in pool if i.id not in used]
     return sample(rest, n, seed + 1) if n > 0 and rest else []
+
+
+def calibrate_modes(run: FinetuneRun, pipeline: Pipeline, generator: Any, pool: list[EvalItem],
+                    examples: list[Any], work: Path) -> dict[str, Any]:
+    """Fit each answer mode's threshold on split questions that were not training examples."""
+    held_back = calibration_items(pool, {e.id for e in examples}, run.calibration, run.settings.seed)
+    (work / "calibration_questions.json").write_text(json.dumps(
+        [{"id": i.id, "article": i.article, "answerable": i.answerable} for i in held_back]), encoding="utf-8")
+    if not held_back:
+        return {}
+    return {mode: calibrate(pipeline, generator, held_back, mode, run.progress, run.max_refusal) for mode in MODES}
+
+
+def recalibrate(run: FinetuneRun, pipeline: Pipeline, pool: list[EvalItem], examples: list[Any],
+                work: Path) -> dict[str, Any]:
+    """Refit the thresholds of the adapter already in `run.out`; the card keeps how it was trained.
+
+    Raises:
+        InputError: no adapter with a card in `run.out`.
+    """
+    card = read_card(run.out)
+    if not card or not (Path(run.out) / "adapter_config.json").is_file():
+        raise InputError(f"--recalibrate needs an adapter made by rag finetune in {run.out!r}")
+    generator = Pipeline(config=pipeline.config, adapter=str(run.out)).generator()
+    calibration = calibrate_modes(run, pipeline, generator, pool, examples, work)
+    thresholds = {mode: c["threshold"] for mode, c in calibration.items()}
+    card.update(calibration=calibration, refusal_thresholds=thresholds,
+                refusal_threshold=thresholds.get(pipeline.config.answer.mode),
+                recalibrated_by=run.command or " ".join(sys.argv))
+    write_card(run.out, card)
+    (Path(run.out) / "README.md").write_text(readme(card), encoding="utf-8")
+    return card
 
 
 def finetune(run: FinetuneRun) -> dict[str, Any]:
@@ -134,13 +173,17 @@ def finetune(run: FinetuneRun) -> dict[str, Any]:
     pipeline = build_index(run, work, articles)
     # 2. Examples through the same retriever, k and prompt builder as `ask` (kept for --resume).
     examples_file = work / "examples.jsonl"
-    if run.resume and examples_file.is_file():
+    if run.recalibrate and not (out / "adapter_config.json").is_file():
+        raise InputError(f"--recalibrate needs an adapter made by rag finetune in {run.out!r}")
+    if (run.resume or run.recalibrate) and examples_file.is_file():
         examples = read_examples(examples_file)
     else:
         examples = build_examples(pool, pipeline.chain(), run.limit, run.settings.seed, progress=run.progress)
         write_examples(examples, examples_file)
     counts = kind_counts(examples)
     log.warning("examples: %s", counts)
+    if run.recalibrate:
+        return recalibrate(run, pipeline, pool, examples, work)
     # 3. Train LoRA weights on the base model.
     generator = pipeline.generator()
     rows = [tokenize(e, generator.tokenizer) for e in examples]
@@ -154,11 +197,7 @@ def finetune(run: FinetuneRun) -> dict[str, Any]:
     # 4. Calibrate the refusal threshold per answer mode on held-back split questions.
     generator.model = model
     generator.adapter = str(out)
-    held_back = calibration_items(pool, {e.id for e in examples}, run.calibration, run.settings.seed)
-    (work / "calibration_questions.json").write_text(json.dumps(
-        [{"id": i.id, "article": i.article, "answerable": i.answerable} for i in held_back]), encoding="utf-8")
-    calibration = {mode: calibrate(pipeline, generator, held_back, mode, run.progress) for mode in MODES} \
-        if held_back else {}
+    calibration = calibrate_modes(run, pipeline, generator, pool, examples, work)
     # 5. The card: how it was made, and the thresholds `ask` will use.
     card = make_card(run, counts, result, calibration, [len(r[0]) for r in rows],
                      time.perf_counter() - started, pipeline.config)
