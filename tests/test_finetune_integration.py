@@ -109,6 +109,7 @@ def test_finetune_end_to_end_writes_card_and_calibrates_on_training_questions(tm
                                 settings=TrainSettings(r=4, alpha=8, max_steps=1, batch_size=2, grad_accum=2),
                                 config=config, command="test", progress=False))
     assert (out / "adapter_model.safetensors").is_file() and json.loads((out / "card.json").read_text()) == card
+    assert json.loads((out / "adapter_config.json").read_text())["base_model_name_or_path"] == "SmolLM2-135M-Instruct"
     assert card["examples"]["total"] == 4 and card["steps"] == 1 and card["split"]["exclude_articles"] == ["Normans"]
     assert set(card["refusal_thresholds"]) == {"free", "extractive"} and card["retrieval"]["k"] == 1
     assert "Command: `test`" in (out / "README.md").read_text() and card["tokens_per_s"] > 0

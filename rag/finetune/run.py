@@ -188,6 +188,8 @@ def finetune(run: FinetuneRun) -> dict[str, Any]:
     generator = pipeline.generator()
     rows = [tokenize(e, generator.tokenizer) for e in examples]
     model = lora_model(generator.model, run.settings)
+    # Name the base as configured, not by this machine's cache path.
+    model.peft_config["default"].base_model_name_or_path = pipeline.config.generator.model
     trainer = Trainer(model, rows, run.settings, work, generator.tokenizer.pad_token_id
                       or generator.tokenizer.eos_token_id)
     if run.resume:
