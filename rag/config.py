@@ -17,6 +17,7 @@ import tomllib
 
 from rag.config_sections import (  # noqa: F401 - re-exported: everyone imports them from rag.config
     ANSWER_MODES,
+    DEFAULT_ADAPTER,
     DEFAULT_EMBEDDING_MODEL,
     DEFAULT_GENERATOR_MODEL,
     DEFAULT_REFUSAL,

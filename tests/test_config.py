@@ -62,9 +62,18 @@ def test_readme_documents_every_key_in_a_valid_example(tmp_path: Path) -> None:
     missing = [key for key in all_keys() if key.split(".")[1] not in lines]
     assert not missing, f"README lacks {missing}"
     (tmp_path / "rag.toml").write_text(example)
-    assert load_config(tmp_path / "rag.toml", env={}).generator.adapter is None
+    assert load_config(tmp_path / "rag.toml", env={}).generator.adapter == "squad2-grounded"
+
+
+def test_the_packaged_adapter_is_the_default_and_none_means_the_base_model() -> None:
+    from rag.adapters import packaged_adapters, resolve_adapter
+
+    assert RagConfig().generator.adapter == "squad2-grounded" in packaged_adapters()
+    assert resolve_adapter(RagConfig().generator.adapter).endswith("rag/adapters/squad2-grounded")
+    assert apply_options(RagConfig(), {"adapter": "none"}).generator.adapter is None
+    assert load_config(env={}, overrides={"adapter": ""}).generator.adapter is None
 
 
 def test_merge_adapter_without_adapter_warns() -> None:
     with pytest.warns(UserWarning, match="merge_adapter is set but no generator.adapter"):
-        apply_options(RagConfig(), {"generator.merge_adapter": True})
+        apply_options(RagConfig(), {"generator.adapter": None, "generator.merge_adapter": True})

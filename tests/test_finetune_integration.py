@@ -148,3 +148,12 @@ def test_cli_ask_extractive_marks_the_span_in_its_sentence(demo_index: Path) -> 
     assert out["answer"] in span["sentence"] and out["cited"] == [span["block"]]
     shown = subprocess.run([*args, "--no-stream"], capture_output=True, text=True, timeout=600)
     assert f"From [{span['block']}]: " in shown.stdout and f"«{out['answer']}»" in shown.stdout
+
+
+def test_the_default_pipeline_answers_with_the_packaged_adapter(demo_index: Path, minilm) -> None:
+    p = Pipeline(index=demo_index, embedder=minilm)
+    assert p.generator().adapter.endswith("squad2-grounded")
+    answer = p.ask("What do B cells produce?")
+    assert answer.text == "antibodies" and not answer.refused  # a short span, not a sentence
+    assert answer.span is not None and answer.sources[answer.span.block - 1].source == "Immune_system.md"
+    assert p.ask("What is the capital of Peru?").refused  # the demo corpus says nothing of Peru
