@@ -144,7 +144,7 @@ class AnswerConfig:
         this, from 0 to 1; None turns it off.
     """
 
-    mode: str = "free"
+    mode: str = "extractive"  # chosen on held-apart SQuAD 2.0 figures with the default adapter
     refusal_threshold: float | None = None
     calibrated_refusal: bool = True
     min_support: float | None = 0.3

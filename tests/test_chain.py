@@ -32,7 +32,7 @@ def docs(tmp_path: Path) -> Path:
 
 def pipe(index: Path, generator: ExtractiveGenerator | None = None, **options: object) -> Pipeline:
     return Pipeline(index=index, embedder=HashEmbedder(), generator=generator or ExtractiveGenerator(),
-                    **options)
+                    **{"mode": "free", **options})
 
 
 def test_answer_carries_text_citation_sources_and_timings(docs: Path, tmp_path: Path) -> None:

@@ -96,7 +96,7 @@ def test_extractive_answer_is_a_span_of_its_source_with_exact_offsets(index: Pat
 
 
 def test_free_answer_found_verbatim_gets_a_span_too(index: Path) -> None:
-    answer = pipe(index).ask("What do bees turn nectar into inside the hive?")
+    answer = pipe(index, mode="free").ask("What do bees turn nectar into inside the hive?")
     assert answer.text.endswith("]")  # the fake cites its block
     assert answer.span is not None and answer.span.chunk_id.startswith("bees.txt")
     assert answer.span.sentence == "They turn it into honey inside the hive."
@@ -117,10 +117,10 @@ def test_the_adapter_cards_threshold_applies_unless_overridden(index: Path, tmp_
     adapter = tmp_path / "adapter"
     adapter.mkdir()
     (adapter / "card.json").write_text(json.dumps({"refusal_thresholds": {"free": 1.5, "extractive": 2.5}}))
-    assert pipe(index, adapter=str(adapter)).refusal_threshold() == 1.5
-    assert pipe(index, adapter=str(adapter), mode="extractive").refusal_threshold() == 2.5
+    assert pipe(index, adapter=str(adapter), mode="free").refusal_threshold() == 1.5
+    assert pipe(index, adapter=str(adapter)).refusal_threshold() == 2.5  # extractive, the default
     assert pipe(index, adapter=str(adapter), refusal_threshold=-3).refusal_threshold() == -3
-    assert pipe(index).refusal_threshold() is None  # no adapter, no card: no threshold
+    assert pipe(index, adapter="none").refusal_threshold() is None  # no adapter, no card: no threshold
     with pytest.raises(ConfigError, match="answer.mode"):
         pipe(index, mode="abstractive")
     with pytest.raises(ConfigError, match="packaged adapter"):
