@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_INDEX := .demo_index
-DEMO_QUESTION := What do B cells produce?
+DEMO_QUESTION := Who invented packet switching?
 
 .PHONY: setup test test-unit demo lint bench clean
 
