@@ -130,3 +130,11 @@ def test_cli_finetune_bad_input_is_one_line_and_exit_2(tmp_path: Path, capsys) -
     assert "lr = 0.0 is invalid" in capsys.readouterr().err
     assert main(["finetune", "--data", str(tmp_path / "missing.json"), "--out", str(tmp_path / "a")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_training_starts_from_the_base_model_whatever_the_default_adapter(tmp_path: Path) -> None:
+    from rag.finetune.run import build_index
+
+    run = FinetuneRun(data=(str(FIXTURES / "tiny_squad.json"),), out=str(tmp_path), index=str(tmp_path / "idx"))
+    assert build_index(run, tmp_path, []).config.generator.adapter is None
+    assert Pipeline(index=tmp_path / "idx").config.generator.adapter == "squad2-grounded"
