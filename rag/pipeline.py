@@ -32,7 +32,8 @@ class Pipeline:
         index: index folder (overrides the configuration's index.path).
         config: a RagConfig; None loads rag.toml / environment (see `load_config`).
         config_file: a TOML file to load instead of ./rag.toml.
-        adapter: path of a PEFT LoRA adapter for the generator.
+        adapter: a PEFT LoRA adapter folder or packaged adapter name; "none" = the base model
+            alone; None keeps the configured one (the packaged squad2-grounded by default).
         embedder, generator, store: ready-made components (tests, custom backends).
         **options: any dotted configuration key or alias, e.g. k=8, ``**{"generator.max_new_tokens": 64}``.
 
