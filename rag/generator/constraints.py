@@ -67,13 +67,12 @@ class SpanConstraint:
         """
         if token in self.eos_ids:
             return
-        if token not in self.allowed():
+        places = [(i, p + 1) for i, p in self._places if p < len(self.texts[i]) and self.texts[i][p] == token]
+        at = self._refusal_at
+        refusal_at = at + 1 if at is not None and at < len(self.refusal) and self.refusal[at] == token else None
+        if not places and refusal_at is None:
             raise ValueError(f"token {token} is not a continuation of any span or of the refusal")
-        self._places = [(i, p + 1) for i, p in self._places
-                        if p < len(self.texts[i]) and self.texts[i][p] == token]
-        if self._refusal_at is not None:
-            at = self._refusal_at
-            self._refusal_at = at + 1 if at < len(self.refusal) and self.refusal[at] == token else None
+        self._places, self._refusal_at = places, refusal_at
         self.length += 1
 
     @property

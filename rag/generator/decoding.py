@@ -66,8 +66,9 @@ def greedy_decode(model: Any, input_ids: Any, max_new_tokens: int, eos_ids: Sequ
     # Inference mode is entered per model call, never held across a `yield` (it is thread state
     # the consumer would run under).
     with torch.inference_mode():
-        # 1. Prefill the prompt once.
-        out = model(input_ids=input_ids, use_cache=True)
+        # 1. Prefill the prompt once; only the last position's logits are needed (the others
+        # would cost a vocabulary-sized projection per prompt token).
+        out = model(input_ids=input_ids, use_cache=True, logits_to_keep=1)
         cache, logits = out.past_key_values, out.logits[0, -1]
         # 2. Score the refusal from the same cache, then roll the cache back.
         refusal_logprob = (sequence_logprob(model, logits, cache, [*refusal, eos_ids[0]])
