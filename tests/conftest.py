@@ -44,6 +44,14 @@ def dev10_path() -> Path:
     return DEV10
 
 
+def write_docs(folder: Path, docs: dict[str, str]) -> Path:
+    """Write {file name: text} into `folder` (created) and return it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in docs.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    return folder
+
+
 def make_pdf(path: Path, pages: list[str], password: str | None = None) -> Path:
     """Write a PDF with one text page per entry (fpdf2)."""
     from fpdf import FPDF

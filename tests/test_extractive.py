@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import write_docs
 
 from rag import Pipeline
 from rag.errors import ConfigError
@@ -74,10 +75,7 @@ DOCS = {"owls.md": "# Owls\n\nOwls hunt mice at night using silent feathers and 
 
 @pytest.fixture
 def index(tmp_path: Path) -> Path:
-    folder = tmp_path / "docs"
-    folder.mkdir()
-    for name, text in DOCS.items():
-        (folder / name).write_text(text, encoding="utf-8")
+    folder = write_docs(tmp_path / "docs", DOCS)
     Pipeline(index=tmp_path / "index", embedder=HashEmbedder()).ingest(folder, progress=False)
     return tmp_path / "index"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import write_docs
 
 from rag import Pipeline
 from rag.datasets import EvalItem, load_squad
@@ -23,10 +24,7 @@ DOCS = {"bees.txt": "Bees collect nectar from flowers and turn it into honey ins
 
 @pytest.fixture
 def chain(tmp_path: Path):
-    folder = tmp_path / "docs"
-    folder.mkdir()
-    for name, text in DOCS.items():
-        (folder / name).write_text(text, encoding="utf-8")
+    folder = write_docs(tmp_path / "docs", DOCS)
     p = Pipeline(index=tmp_path / "index", embedder=HashEmbedder(), generator=ExtractiveGenerator(), k=1)
     p.ingest(folder, progress=False)
     return p.chain()
