@@ -24,6 +24,7 @@ from rag.datasets import EvalItem, EvalSet, load_dataset, sample
 from rag.errors import InputError
 from rag.groundedness import GroundednessScorer, LexicalEmbeddingScorer
 from rag.pipeline import Pipeline
+from rag.types import Answer, Timings
 
 log = logging.getLogger(__name__)
 FULL_TEXT = 1_000_000  # snippet_chars for eval: sources carry their whole chunk text
@@ -46,6 +47,7 @@ class EvalRun:
     threshold: float = 0.5
     progress: bool = True  # a live tqdm bar (for a terminal)
     progress_lines: bool = False  # else a plain stderr line every tenth of a variant (for logs, CI)
+    retrieval_only: bool = False  # retrieve and score the hits, generate nothing (retrieval metrics, fast)
 
 
 def parse_variant(name: str) -> tuple[bool, dict[str, str]]:
@@ -124,12 +126,12 @@ class Harness:
         g = config.generator
         key = (g.model, g.gguf_file, g.adapter, g.merge_adapter, g.context_window, g.cache_dir, g.threads,
                g.stop_on_loop)
-        if key not in self._generators:
+        if key not in self._generators and not self.run.retrieval_only:
             factory = self.generator_factory or (lambda c: Pipeline(config=c).generator())
             self._generators[key] = factory(config)
         store = self.base.store()
         return Pipeline(config=config, embedder=self.base.embedder(store), store=store,
-                        generator=self._generators[key]), closed_book
+                        generator=self._generators.get(key)), closed_book
 
     @property
     def scorer(self) -> GroundednessScorer:
@@ -148,12 +150,13 @@ class Harness:
         mine = [r for r in rows if r["variant"] == variant]
         bar = tqdm(todo, desc=f"{variant}", unit="q", disable=not self.run.progress)
         for done_here, item in enumerate(bar, start=1):
-            answer = chain.ask(item.question)
+            answer = retrieve_only(chain, item.question) if self.run.retrieval_only else chain.ask(item.question)
             row = {"variant": variant, "id": item.id, "question": item.question, "article": item.article,
                    "answerable": item.answerable, "gold": list(item.answers), "answer": answer.text,
                    "refused": answer.refused, "reason": answer.reason, "support": answer.support,
                    "draft": answer.draft, "margin": answer.margin,
                    "span": answer.span.to_dict() if answer.span else None, "cited": list(answer.cited),
+                   "votes": dict(answer.votes), "drafts": list(answer.drafts),
                    "sources": [{"source": s.source, "page": s.page, "chunk_id": s.chunk_id,
                                 "score": round(s.score, 4)} for s in answer.sources],
                    "scores": score_row(item, answer, self.scorer), "timings": answer.timings.to_dict()}
@@ -187,13 +190,22 @@ class Harness:
         with path.open("a", encoding="utf-8") as sink:
             for variant in self.run.variants:
                 self.ask_all(variant, items, done, rows, sink)
-        report = {"variants": {v: aggregate([r for r in rows if r["variant"] == v], self.run.threshold, index)
-                               for v in self.run.variants},
+        report = {"variants": {v: aggregate([r for r in rows if r["variant"] == v], self.run.threshold, index,
+                                            self.run.retrieval_only) for v in self.run.variants},
                   "run": {"data": str(self.run.data), "limit": self.run.limit, "seed": self.run.seed,
+                          "retrieval_only": self.run.retrieval_only,
                           "n_sampled": len(items), "options": self.run.options,
                           "seconds": round(time.perf_counter() - started, 1)}}
         write_reports(report, rows, self.run.out)
         return report
+
+
+def retrieve_only(chain: Any, question: str) -> Answer:
+    """The chain's retrieval alone, as an Answer with no text (reason "retrieval only")."""
+    started = time.perf_counter()
+    found = chain.retriever.retrieve(question, chain.settings.k)
+    timings = Timings(found.embed_seconds, found.search_seconds, 0.0, time.perf_counter() - started)
+    return Answer("", True, chain.sources_of(found.hits), timings=timings, reason="retrieval only")
 
 
 def _milestone(done: int, total: int) -> bool:

@@ -87,8 +87,18 @@ def _stats(values: Sequence[float]) -> dict[str, float | None]:
     return {"p50": percentile(values, 50), "p95": percentile(values, 95), "mean": mean(values)}
 
 
-def aggregate(rows: Sequence[dict[str, Any]], threshold: float, index: dict[str, Any]) -> dict[str, Any]:
-    """The report's metrics for one variant's rows (see the README for each definition)."""
+def aggregate(rows: Sequence[dict[str, Any]], threshold: float, index: dict[str, Any],
+              retrieval_only: bool = False) -> dict[str, Any]:
+    """The report's metrics for one variant's rows (see the README for each definition).
+    With `retrieval_only` nothing was generated: answer and hallucination metrics are None."""
+    metrics = _aggregate(rows, threshold, index)
+    if retrieval_only:
+        for section in ("answer", "hallucination"):
+            metrics[section] = {key: None for key in metrics[section]}
+    return metrics
+
+
+def _aggregate(rows: Sequence[dict[str, Any]], threshold: float, index: dict[str, Any]) -> dict[str, Any]:
     answerable = [r for r in rows if r["answerable"] is True]
     unanswerable = [r for r in rows if r["answerable"] is False]
     with_sources = [r for r in answerable if r["sources"]]

@@ -3,8 +3,9 @@
 path -> pages -> chunks -> vectors -> store, with a manifest of file hashes so unchanged
 files cost nothing, changed files are replaced, removed files disappear, and a bad file is
 reported and skipped. Writes for each group of files go: intent record ("pending") ->
-chunks upserted -> stale chunks deleted -> manifest entry ("complete"). A run killed at any
-point leaves pending records that the next run finishes or removes: no duplicates, no orphans.
+chunks upserted (vector store, then lexical index) -> stale chunks deleted (both) -> manifest
+entry ("complete"). A run killed at any point leaves pending records that the next run finishes
+or removes: no duplicates, no orphans, and the lexical index holds what the vector store holds.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from ingest.chunking import Chunker
 from ingest.loaders import discover, load_bytes, read_bytes
 from rag.embedder import Embedder
 from rag.errors import LoadError, NothingToIngestError
+from rag.lexical_index import LexicalIndex, sync_lexical
 from rag.store import Store, check_embedding_model
 from rag.types import Chunk, ManifestEntry
 
@@ -128,7 +130,8 @@ def _vectors(group: list[_Work], embedder: Embedder, store: Store, bar: tqdm,
 
 
 def _write_group(group: list[_Work], embedder: Embedder, store: Store, chunker: Chunker,
-                 bar: tqdm, report: IngestReport, known: dict[str, np.ndarray]) -> None:
+                 bar: tqdm, report: IngestReport, known: dict[str, np.ndarray],
+                 lexical: LexicalIndex | None) -> None:
     """Intent records, vectors, upsert, stale deletion, then the complete manifest entries."""
     store.put_manifest([ManifestEntry(w.source, "" if w.is_new else "changed",
                                       tuple(dict.fromkeys([*w.old_ids, *(c.id for c in w.chunks)])),
@@ -136,11 +139,15 @@ def _write_group(group: list[_Work], embedder: Embedder, store: Store, chunker: 
     vectors = _vectors(group, embedder, store, bar, report, known)
     chunks = [c for w in group for c in w.chunks]
     store.upsert(chunks, vectors)
+    if lexical is not None:
+        lexical.upsert(chunks)
     report.chunks_upserted += len(chunks)
     for w in group:
         keep = {c.id for c in w.chunks}
         stale = sorted(set(w.old_ids).union(store.ids_for_source(w.source)) - keep)
         store.delete(stale)
+        if lexical is not None:
+            lexical.delete(stale)
         report.chunks_deleted += len(stale)
     store.put_manifest([ManifestEntry(w.source, w.file_hash, tuple(c.id for c in w.chunks),
                                       chunker.signature, _now()) for w in group])
@@ -148,8 +155,9 @@ def _write_group(group: list[_Work], embedder: Embedder, store: Store, chunker: 
     report.files_updated += sum(not w.is_new for w in group)
 
 
-def remove_sources(store: Store, sources: list[str]) -> int:
-    """Delete every chunk of `sources` and their manifest entries; return chunks deleted."""
+def remove_sources(store: Store, sources: list[str], lexical: LexicalIndex | None = None) -> int:
+    """Delete every chunk of `sources` (from the store and the lexical index) and their
+    manifest entries; return chunks deleted."""
     manifest = store.manifest()
     deleted = 0
     for source in sources:
@@ -157,13 +165,15 @@ def remove_sources(store: Store, sources: list[str]) -> int:
         if source in manifest:
             ids.update(manifest[source].chunk_ids)
         store.delete(sorted(ids))
+        if lexical is not None:
+            lexical.delete(sorted(ids))
         deleted += len(ids)
     store.remove_manifest(sources)
     return deleted
 
 
 def ingest_folder(root: str | Path, *, embedder: Embedder, store: Store, chunker: Chunker,
-                  progress: bool = True) -> IngestReport:
+                  lexical: LexicalIndex | None = None, progress: bool = True) -> IngestReport:
     """Bring the index in step with the folder `root`.
 
     Args:
@@ -171,6 +181,7 @@ def ingest_folder(root: str | Path, *, embedder: Embedder, store: Store, chunker
         embedder: turns chunk texts into vectors (must match the index's model).
         store: the index.
         chunker: splits pages into chunks.
+        lexical: the BM25 index kept in step with the store (None: none kept).
         progress: show a progress bar while embedding.
 
     Returns:
@@ -188,6 +199,8 @@ def ingest_folder(root: str | Path, *, embedder: Embedder, store: Store, chunker
     with store.write_lock():
         # 1. Refuse a foreign index before touching it.
         check_embedding_model(store.metadata(), embedder.name, embedder.dimension, str(root))
+        if lexical is not None:  # repair what a killed run or an older version left behind
+            sync_lexical(lexical, store, progress)
         # 2. Read and chunk what changed; find what disappeared.
         work, removed = _plan(root, store, chunker, report)
         store.set_metadata({"embedding_model": embedder.name,
@@ -203,12 +216,12 @@ def ingest_folder(root: str | Path, *, embedder: Embedder, store: Store, chunker
             for w in work:
                 group.append(w)
                 if sum(len(g.chunks) for g in group) >= GROUP_CHUNKS:
-                    _write_group(group, embedder, store, chunker, bar, report, known)
+                    _write_group(group, embedder, store, chunker, bar, report, known, lexical)
                     group = []
             if group:
-                _write_group(group, embedder, store, chunker, bar, report, known)
+                _write_group(group, embedder, store, chunker, bar, report, known, lexical)
         # 4. Remove what is gone from the folder.
-        report.chunks_deleted += remove_sources(store, removed)
+        report.chunks_deleted += remove_sources(store, removed, lexical)
         report.files_removed = len(removed)
     report.seconds = round(time.perf_counter() - started, 3)
     return report

@@ -10,19 +10,22 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from collections.abc import Generator as PyGenerator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from rag.errors import InputError
+from rag.filters import ChunkFilter, parse_filter
 from rag.generator import Generator
 from rag.generator.base import Decoding
 from rag.groundedness import GroundednessScorer
 from rag.prompt import Prompt, build_prompt, cited_blocks, is_refusal, load_template
-from rag.retriever import Retriever
+from rag.retrieval import Retriever
 from rag.spans import locate, make_span
 from rag.types import Answer, Hit, Source, Span, Timings
+from rag.voting import majority, vote_key, vote_orders
 
 EMPTY_INDEX = "The index is empty: ingest documents first (rag ingest DIR)."
+NO_MATCH = "No indexed chunk matches the filter."
 WITHDRAWN = {"refusal_threshold": "the model prefers not answering over this answer.",
              "unsupported": "the documents do not support this answer."}
 PROMPT_MARGIN_TOKENS = 8
@@ -42,6 +45,7 @@ class ChainSettings:
     min_support: float | None = None  # withdraw answers less grounded than this (needs a scorer)
     mode: str = "free"  # or "extractive": only a verbatim span of one chunk, or the refusal
     refusal_threshold: float | None = None  # refuse when log P(answer) - log P(refusal) is below
+    votes: int = 1  # drafts voted on (chunk order varied); 1 = a single streamed draft
 
 
 class AnswerStream:
@@ -81,53 +85,73 @@ class RagChain:
             self._generator = self._generator()
         return self._generator  # type: ignore[return-value]
 
-    def ask(self, question: str, k: int | None = None) -> Answer:
-        """Answer one question. Raises InputError for an empty or over-long question."""
-        stream = self.stream(question, k)
+    def ask(self, question: str, k: int | None = None, chunk_filter: Any = None) -> Answer:
+        """Answer one question from the chunks `chunk_filter` allows (a ChunkFilter, a dict such
+        as {"source": "docs/*.md", "pages": "3-7", "section": "Setup"}, or None).
+
+        Raises:
+            InputError: an empty question, k < 1, or a malformed filter or one matching nothing.
+        """
+        stream = self.stream(question, k, chunk_filter)
         for _ in stream:
             pass
         assert stream.answer is not None
         return stream.answer
 
-    def stream(self, question: str, k: int | None = None) -> AnswerStream:
-        """Like `ask`, yielding text as it is generated; the Answer is on `.answer` afterwards."""
+    def stream(self, question: str, k: int | None = None, chunk_filter: Any = None) -> AnswerStream:
+        """Like `ask`, yielding text as it is generated; the Answer is on `.answer` afterwards.
+        With votes > 1 the drafts are generated silently and the voted answer comes as one piece."""
         if not isinstance(question, str) or not question.strip():
             raise InputError(f"question must be a non-empty string; got {question!r}")
         if k is not None and k < 1:
             raise InputError(f"k must be >= 1; got {k}")
-        return AnswerStream(self._run(question.strip(), k or self.settings.k))
+        return AnswerStream(self._run(question.strip(), k or self.settings.k, parse_filter(chunk_filter)))
 
-    def _sources(self, hits: tuple[Hit, ...]) -> tuple[Source, ...]:
+    def sources_of(self, hits: tuple[Hit, ...]) -> tuple[Source, ...]:
+        """Hits as reported to the user (snippets of `snippet_chars`)."""
         n = self.settings.snippet_chars
         return tuple(Source(h.chunk.source, h.chunk.page, h.chunk.id, h.score,
                             h.chunk.text[:n] + ("…" if len(h.chunk.text) > n else "")) for h in hits)
 
-    def _run(self, question: str, k: int) -> PyGenerator[str, None, Answer]:
+    def _run(self, question: str, k: int, chunk_filter: ChunkFilter | None) -> PyGenerator[str, None, Answer]:
         started = time.perf_counter()
         s = self.settings
-        # 1. Retrieve (closed-book skips it).
+        # 1. Retrieve (closed-book skips it), among the chunks the filter allows.
         hits: tuple[Hit, ...] = ()
         embed_s = search_s = 0.0
         if not s.closed_book and self.retriever is not None:
-            found = self.retriever.retrieve(question, k)
+            found = self.retriever.retrieve(question, k, chunk_filter)
             hits, embed_s, search_s = found.hits, found.embed_seconds, found.search_seconds
         # 2. Gates that refuse without generating.
         reason = ""
         if not s.closed_book and not hits:
-            reason, text = "empty index", EMPTY_INDEX
-        elif s.min_score is not None and hits and hits[0].score < s.min_score:
+            reason, text = ("no match", NO_MATCH) if chunk_filter else ("empty index", EMPTY_INDEX)
+        elif s.min_score is not None and hits and max(h.score for h in hits) < s.min_score:
             reason, text = "min_score", s.refusal
         if reason:
             yield text
             total = time.perf_counter() - started
-            return Answer(text, True, self._sources(hits), (), Timings(embed_s, search_s, 0.0, total),
+            return Answer(text, True, self.sources_of(hits), (), Timings(embed_s, search_s, 0.0, total),
                           reason)
-        # 3. Prompt within the context window, leaving room for the answer.
+        # 3. One draft streamed as generated, or several voted on.
+        if s.votes > 1:
+            answer = self._vote(question, hits)
+            yield answer.text
+        else:
+            answer = yield from self._draft(question, hits)
+        timings = replace(answer.timings, embed_query=embed_s, retrieve=search_s,
+                          total=time.perf_counter() - started)
+        return replace(answer, timings=timings)
+
+    def _draft(self, question: str, hits: tuple[Hit, ...]) -> PyGenerator[str, None, Answer]:
+        """Prompt, generate, read back and check one answer from `hits` in the order given."""
+        s = self.settings
+        # 1. Prompt within the context window, leaving room for the answer.
         generator = self.generator
         budget = generator.context_window - s.max_new_tokens - PROMPT_MARGIN_TOKENS
         prompt = build_prompt(question, hits, template=self.template, refusal=s.refusal,
                               count_tokens=generator.count_prompt_tokens, budget=budget)
-        # 4. Generate, streaming pieces to the caller; extractive mode copies from the blocks.
+        # 2. Generate, streaming pieces to the caller; extractive mode copies from the blocks.
         decoding = Decoding(prompt.texts if s.mode == "extractive" else (), s.refusal)
         gen_started = time.perf_counter()
         first: float | None = None
@@ -139,10 +163,10 @@ class RagChain:
             pieces.append(piece)
             yield piece
         generate_s = time.perf_counter() - gen_started
-        # 5. Read the answer back: refusal, the model's margin, where it lies in the blocks.
+        # 3. Read the answer back: refusal, the model's margin, where it lies in the blocks.
         text = "".join(pieces).strip()
         refused = is_refusal(text, s.refusal)
-        sources = self._sources(prompt.hits)
+        sources = self.sources_of(prompt.hits)
         margin = None
         if stats.get("answer_logprob") is not None and stats.get("refusal_logprob") is not None:
             margin = float(stats["answer_logprob"]) - float(stats["refusal_logprob"])
@@ -150,12 +174,12 @@ class RagChain:
         if span is not None and stats.get("span") is not None:  # extractive: the text is the span
             text = prompt.texts[span.block - 1][span.start:span.end]
         cited = cited_blocks(text, len(prompt.hits)) or ((span.block,) if span else ())
-        # 6. Withdraw an answer the model itself prefers less than the calibrated threshold.
+        # 4. Withdraw an answer the model itself prefers less than the calibrated threshold.
         withdraw = ""
         if not refused and margin is not None and s.refusal_threshold is not None \
                 and margin < s.refusal_threshold:
             withdraw = "refusal_threshold"
-        # 7. Withdraw an answer the retrieved text does not support.
+        # 5. Withdraw an answer the retrieved text does not support.
         support, check_s = None, 0.0
         if self.support is not None and s.min_support is not None and not refused and not withdraw \
                 and prompt.hits:
@@ -164,12 +188,39 @@ class RagChain:
             check_s = time.perf_counter() - check_started
             if support < s.min_support:
                 withdraw = "unsupported"
-        timings = Timings(embed_s, search_s, generate_s, time.perf_counter() - started,
-                          stats.get("tokens", 0), first, stats.get("prompt_tokens", prompt.tokens), check_s)
+        timings = Timings(0.0, 0.0, generate_s, 0.0, stats.get("tokens", 0), first,
+                          stats.get("prompt_tokens", prompt.tokens), check_s)
         if withdraw:
             yield f"\n\n[Withdrawn: {WITHDRAWN[withdraw]}] {s.refusal}"
             return Answer(s.refusal, True, sources, (), timings, withdraw, support, text, margin, span)
         return Answer(text, refused, sources, cited, timings, support=support, margin=margin, span=span)
+
+    def _vote(self, question: str, hits: tuple[Hit, ...]) -> Answer:
+        """`settings.votes` drafts, each with the chunks in another order; the majority wins."""
+        drafts = [_drain(self._draft(question, tuple(hits[i] for i in order)))
+                  for order in vote_orders(len(hits), self.settings.votes)]
+        winner, split = majority([vote_key(a.text, a.refused) for a in drafts])
+        spent = [a.timings for a in drafts]
+        generate_s = sum(t.generate + t.check_support for t in spent)
+        timings = Timings(0.0, 0.0, sum(t.generate for t in spent), 0.0,
+                          sum(t.tokens_generated for t in spent), generate_s,
+                          sum(t.prompt_tokens for t in spent), sum(t.check_support for t in spent))
+        voted = dict(votes=tuple(split.items()), drafts=tuple(a.draft or a.text for a in drafts),
+                     timings=timings)
+        if winner is None:
+            return Answer(self.settings.refusal, True, self.sources_of(hits), (), reason="no majority",
+                          **voted)  # type: ignore[arg-type]
+        chosen = next(a for a in drafts if vote_key(a.text, a.refused) == winner)
+        return replace(chosen, **voted)  # type: ignore[arg-type]
+
+
+def _drain(pieces: PyGenerator[str, None, Answer]) -> Answer:
+    """Run a draft to its end without showing its pieces; its Answer."""
+    while True:
+        try:
+            next(pieces)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
 
 
 def _span(text: str, prompt: Prompt, decoded: Any) -> Span | None:

@@ -1,4 +1,4 @@
-"""The `rag` command: ingest, info, forget, ask, eval.
+"""The `rag` command: ingest, info, forget, eval here; ask and finetune in their own modules.
 
 Exit codes: 0 success; 1 partly failed (some files skipped) or a runtime error;
 2 usage errors, bad input, or nothing ingestible. Errors print one line, never a traceback.
@@ -44,23 +44,23 @@ def pipeline_from(args: argparse.Namespace, **options: Any) -> Any:
     return Pipeline(index=args.index, config=config, **{k: v for k, v in options.items() if v is not None})
 
 
-def _common(p: argparse.ArgumentParser) -> None:
+def common_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--index", metavar="PATH", help="index folder (default: rag_index, env RAG_INDEX)")
     p.add_argument("--config", metavar="FILE", help="TOML configuration (default: ./rag.toml if present)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
-def _print_json(obj: object) -> None:
+def print_json(obj: object) -> None:
     print(json.dumps(obj, indent=2, ensure_ascii=False))
 
 
-@command(lambda sub: _common(sub.add_parser("ingest", help="ingest a folder (incremental)",
+@command(lambda sub: common_options(sub.add_parser("ingest", help="ingest a folder (incremental)",
                                             description="Ingest DIR into the index; unchanged files "
                                             "cost nothing, removed files are deleted.")))
 def cmd_ingest(args: argparse.Namespace) -> int:
     report = pipeline_from(args).ingest(args.dir, progress=not args.json and sys.stderr.isatty())
     if args.json:
-        _print_json(report.to_dict())
+        print_json(report.to_dict())
     else:
         print(f"{report.files_seen} files seen: {report.files_added} added, {report.files_updated} "
               f"updated, {report.files_unchanged} unchanged, {report.files_removed} removed, "
@@ -72,11 +72,11 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return report.exit_code
 
 
-@command(lambda sub: _common(sub.add_parser("info", help="show what an index holds")))
+@command(lambda sub: common_options(sub.add_parser("info", help="show what an index holds")))
 def cmd_info(args: argparse.Namespace) -> int:
     info = pipeline_from(args).info()
     if args.json:
-        _print_json(info)
+        print_json(info)
         return 0
     print(f"index: {info['index']} (collection {info['collection']})")
     print(f"embedding model: {info['embedding_model']} ({info['embedding_dimension']} dims)")
@@ -88,79 +88,14 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
-@command(lambda sub: _common(sub.add_parser("forget", help="remove one source's chunks")))
+@command(lambda sub: common_options(sub.add_parser("forget", help="remove one source's chunks")))
 def cmd_forget(args: argparse.Namespace) -> int:
     deleted = pipeline_from(args).forget(args.source)
     if args.json:
-        _print_json({"source": args.source, "chunks_deleted": deleted})
+        print_json({"source": args.source, "chunks_deleted": deleted})
     else:
         print(f"removed {args.source}: {deleted} chunks deleted")
     return 0
-
-
-def _register_ask(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("ask", help="ask a question of an index")
-    _common(p)
-    p.add_argument("question")
-    p.add_argument("--k", type=int, help="chunks to retrieve (default 4)")
-    p.add_argument("--adapter", metavar="PATH", help="PEFT LoRA adapter folder or packaged adapter name "
-                   "('none' = the base model alone)")
-    p.add_argument("--mode", choices=["free", "extractive"], help="free text, or a verbatim span of one "
-                   "source (or the refusal)")
-    p.add_argument("--refusal-threshold", metavar="X", help="refuse when log P(answer) - log P(refusal) "
-                   "is below X (default: the adapter card's; 'none' = the card's too)")
-    p.add_argument("--min-score", type=float, help="refuse without generating below this top score")
-    p.add_argument("--min-support", metavar="S", help="withdraw answers whose groundedness is below "
-                   "S (0-1, 'none' = off; default 0.3)")
-    p.add_argument("--max-new-tokens", type=int, help="answer length limit in tokens")
-    p.add_argument("--closed-book", action="store_true", help="no retrieval: the model on its own")
-    p.add_argument("--no-stream", action="store_true", help="print the answer when complete")
-
-
-@command(_register_ask)
-def cmd_ask(args: argparse.Namespace) -> int:
-    pipeline = pipeline_from(args, k=args.k, adapter=args.adapter, min_score=args.min_score,
-                             min_support=args.min_support, max_new_tokens=args.max_new_tokens,
-                             mode=args.mode, refusal_threshold=args.refusal_threshold)
-    chain = pipeline.chain(closed_book=args.closed_book)
-    if args.json:
-        answer = chain.ask(args.question)
-        _print_json({"answer": answer.text, "refused": answer.refused, "reason": answer.reason,
-                     "support": answer.support, "draft": answer.draft, "margin": answer.margin,
-                     "span": answer.span.to_dict() if answer.span else None, "cited": list(answer.cited),
-                     "sources": [{"source": s.source, "page": s.page, "chunk_id": s.chunk_id,
-                                  "score": round(s.score, 4)} for s in answer.sources],
-                     "timings": answer.timings.to_dict()})
-        return 0
-    if args.no_stream:
-        answer = chain.ask(args.question)
-        print(answer.text)
-    else:
-        stream = chain.stream(args.question)
-        for piece in stream:
-            print(piece, end="", flush=True)
-        print()
-        answer = stream.answer
-    _print_sources(answer)
-    return 0
-
-
-def _print_sources(answer: Any) -> None:
-    if answer.refused:
-        print(f"(refused{': ' + answer.reason if answer.reason else ''})")
-    elif answer.span is not None:
-        print(f"\nFrom [{answer.span.block}]: {answer.span.marked()}")
-    if answer.sources:
-        print("\nSources:")
-        for number, s in enumerate(answer.sources, 1):
-            page = f", page {s.page}" if s.page is not None else ""
-            mark = "*" if number in answer.cited else " "
-            print(f" {mark}[{number}] {s.source}{page}  (score {s.score:.2f})")
-    t = answer.timings
-    support = f", support {answer.support:.2f}" if answer.support is not None else ""
-    support += f", margin {answer.margin:.2f}" if answer.margin is not None else ""
-    print(f"\n{t.total:.2f} s (embed {t.embed_query:.2f}, retrieve {t.retrieve:.2f}, "
-          f"generate {t.generate:.2f}, check {t.check_support:.2f}; {t.tokens_generated} tokens{support})")
 
 
 def _register_eval(sub: argparse._SubParsersAction) -> None:
@@ -179,6 +114,8 @@ def _register_eval(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--articles", default="", help="only these SQuAD articles (comma-separated)")
     p.add_argument("--exclude-articles", default="", help="leave these SQuAD articles out")
     p.add_argument("--threshold", type=float, default=0.5, help="groundedness under which an answer is unsupported")
+    p.add_argument("--retrieval-only", action="store_true", help="retrieve and score the hits, "
+                   "generate nothing (retrieval metrics of many variants in seconds)")
     p.add_argument("--json", action="store_true", help="print report.json")
 
 
@@ -198,16 +135,18 @@ def cmd_eval(args: argparse.Namespace) -> int:
                   docs=Path(args.docs) if args.docs else None, limit=args.limit, seed=args.seed,
                   variants=split(args.variants) or ("default",), options=options,
                   articles=split(args.articles), exclude_articles=split(args.exclude_articles),
-                  threshold=args.threshold, progress=sys.stderr.isatty(), progress_lines=True)
+                  threshold=args.threshold, progress=sys.stderr.isatty(), progress_lines=True,
+                  retrieval_only=args.retrieval_only)
     report = Harness(run, config=load_config(args.config)).execute()
     if args.json:
-        _print_json(report)
+        print_json(report)
     else:
         print((Path(args.out) / "report.md").read_text(encoding="utf-8"))
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
+    import rag.cli_ask  # noqa: F401 - registers `rag ask`
     import rag.cli_finetune  # noqa: F401 - registers `rag finetune`
 
     parser = argparse.ArgumentParser(prog="rag", description="Offline retrieval-augmented generation.")

@@ -21,6 +21,7 @@ from rag.config_sections import (  # noqa: F401 - re-exported: everyone imports 
     DEFAULT_EMBEDDING_MODEL,
     DEFAULT_GENERATOR_MODEL,
     DEFAULT_REFUSAL,
+    RETRIEVAL_MODES,
     AnswerConfig,
     ChunkingConfig,
     EmbeddingConfig,
@@ -41,7 +42,9 @@ ENV_VARS = {"RAG_INDEX": "index.path", "RAG_CHROMA_URL": "index.chroma_url"}
 ALIASES = {"k": "retrieval.k", "min_score": "retrieval.min_score",
            "adapter": "generator.adapter", "max_new_tokens": "generator.max_new_tokens",
            "index": "index.path", "model": "generator.model", "min_support": "answer.min_support",
-           "mode": "answer.mode", "refusal_threshold": "answer.refusal_threshold"}
+           "mode": "answer.mode", "refusal_threshold": "answer.refusal_threshold",
+           "votes": "answer.votes", "retrieval": "retrieval.mode", "mmr": "retrieval.mmr",
+           "candidates": "retrieval.candidates"}
 
 SECTIONS: dict[str, type] = {f.name: typing.get_type_hints(RagConfig)[f.name]
                              for f in dataclasses.fields(RagConfig)}

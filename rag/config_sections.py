@@ -16,6 +16,7 @@ DEFAULT_REFUSAL = "I don't know."
 DEFAULT_ADAPTER = "squad2-grounded"
 
 ANSWER_MODES = ("free", "extractive")
+RETRIEVAL_MODES = ("dense", "lexical", "hybrid")
 
 
 def _fail(key: str, value: object, allowed: str) -> ConfigError:
@@ -73,16 +74,45 @@ class ChunkingConfig:
 
 @dataclass(frozen=True)
 class RetrievalConfig:
-    """How many chunks to retrieve, and the score under which `ask` refuses without generating."""
+    """How chunks are retrieved: the route(s), how many, fusion and MMR, and the cosine score
+    under which `ask` refuses without generating.
+
+    mode: "dense" (embeddings), "lexical" (BM25) or "hybrid" (both, reciprocal rank fusion).
+    candidates: hits each route contributes to fusion and MMR. rrf_k, dense_weight,
+    lexical_weight: fused score = sum of weight / (rrf_k + rank). mmr: MMR's lambda (0-1), None
+    = off. lexical_path: the BM25 index's SQLite file (default: beside a local index, in
+    index.path for a server one).
+    """
 
     k: int = 4
     min_score: float | None = None
+    mode: str = "dense"
+    candidates: int = 20
+    rrf_k: int = 60
+    dense_weight: float = 1.0
+    lexical_weight: float = 1.0
+    mmr: float | None = None
+    lexical_path: str | None = None
 
     def __post_init__(self) -> None:
         if not 1 <= self.k <= 100:
             raise _fail("retrieval.k", self.k, "an integer from 1 to 100")
         if self.min_score is not None and not -1.0 <= self.min_score <= 1.0:
             raise _fail("retrieval.min_score", self.min_score, "a cosine similarity from -1 to 1")
+        if self.mode not in RETRIEVAL_MODES:
+            raise _fail("retrieval.mode", self.mode, " or ".join(map(repr, RETRIEVAL_MODES)))
+        if not 1 <= self.candidates <= 1000:
+            raise _fail("retrieval.candidates", self.candidates, "an integer from 1 to 1000")
+        if self.rrf_k < 0:
+            raise _fail("retrieval.rrf_k", self.rrf_k, "an integer >= 0")
+        for key in ("dense_weight", "lexical_weight"):
+            if not 0.0 <= getattr(self, key) <= 100.0:
+                raise _fail(f"retrieval.{key}", getattr(self, key), "a weight from 0 to 100")
+        if self.mmr is not None and not 0.0 <= self.mmr <= 1.0:
+            raise _fail("retrieval.mmr", self.mmr, "a lambda from 0 (diverse) to 1 (relevant), or none")
+        if self.mode == "lexical" and self.min_score is not None:
+            warnings.warn("retrieval.min_score is a cosine similarity; lexical mode scores by BM25, "
+                          "so it is ignored", stacklevel=3)
 
 
 @dataclass(frozen=True)
@@ -142,12 +172,15 @@ class AnswerConfig:
     calibrated_refusal: false turns that check off whatever the threshold.
     min_support: withdraw an answer whose groundedness against the retrieved chunks is below
         this, from 0 to 1; None turns it off.
+    votes: drafts per question, each seeing the retrieved chunks in another order; the
+        majority (after normalisation) is returned, a refusal when there is none. 1 = no voting.
     """
 
     mode: str = "extractive"  # chosen on held-apart SQuAD 2.0 figures with the default adapter
     refusal_threshold: float | None = None
     calibrated_refusal: bool = True
     min_support: float | None = 0.3
+    votes: int = 1
 
     def __post_init__(self) -> None:
         if self.mode not in ANSWER_MODES:
@@ -157,6 +190,8 @@ class AnswerConfig:
                         "between -10000 and 10000, or none")
         if self.min_support is not None and not 0.0 <= self.min_support <= 1.0:
             raise _fail("answer.min_support", self.min_support, "a score from 0 to 1, or none")
+        if not 1 <= self.votes <= 15:
+            raise _fail("answer.votes", self.votes, "an integer from 1 to 15")
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """LangChain interop: the retriever as a `BaseRetriever`, the chain as a `Runnable`.
 
     retriever = pipeline.as_retriever()             # .invoke(q) -> list[Document]
+    retriever.invoke(q, filter={"source": "docs/*.md", "pages": "3-7"})
     chain = pipeline.as_runnable()                  # .invoke(q) -> Answer
     text = pipeline.as_runnable(text=True)          # .stream(q) -> str pieces, .invoke(q) -> str
     lcel = RunnableLambda(lambda d: d["q"]) | chain  # composes like any LCEL runnable
@@ -17,28 +18,32 @@ from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import Runnable, RunnableGenerator, RunnableLambda
 
 from rag.chain import RagChain
-from rag.retriever import Retriever
+from rag.filters import parse_filter
+from rag.retrieval import Retriever
 from rag.types import Answer
 
 
 class RagRetriever(BaseRetriever):
     """Our retriever behind LangChain's interface; each Document carries source, page,
-    chunk_id, section and score in its metadata."""
+    chunk_id, section and score in its metadata. `filter` (a ChunkFilter or dict) restricts
+    every search; `.invoke(query, filter=...)` replaces it for one call."""
 
     retriever: Any
     k: int = 4
+    filter: Any = None
 
-    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun
-                                ) -> list[Document]:
-        found = self.retriever.retrieve(query, self.k)
+    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun,
+                                filter: Any = None) -> list[Document]:  # noqa: A002
+        chosen = parse_filter(filter if filter is not None else self.filter)
+        found = self.retriever.retrieve(query, self.k, chosen)
         return [Document(page_content=h.chunk.text, id=h.chunk.id,
                          metadata={"source": h.chunk.source, "page": h.chunk.page,
                                    "chunk_id": h.chunk.id, "section": h.chunk.section,
                                    "score": h.score}) for h in found.hits]
 
 
-def as_retriever(retriever: Retriever, k: int) -> RagRetriever:
-    return RagRetriever(retriever=retriever, k=k)
+def as_retriever(retriever: Retriever, k: int, filter: Any = None) -> RagRetriever:  # noqa: A002
+    return RagRetriever(retriever=retriever, k=k, filter=parse_filter(filter))
 
 
 def _question(value: Any) -> str:

@@ -55,6 +55,8 @@ class Pipeline:
         self._embedder = embedder
         self._generator = generator
         self._store = store
+        self._lexical: Any = None
+        self._lexical_checked = False
 
     # -- components ----------------------------------------------------------------------
     def store(self, create: bool = False) -> Store:
@@ -119,15 +121,50 @@ class Pipeline:
             return None
         return a.refusal_threshold if a.refusal_threshold is not None else card_threshold(self.adapter_dir(), a.mode)
 
-    def retriever(self) -> Any:
-        """Dense retriever over the index with the index's own embedding model."""
-        from rag.retriever import DenseRetriever
+    def lexical_index(self) -> Any:
+        """The BM25 index kept beside the store (`retrieval.lexical_path`, else
+        lexical-COLLECTION.sqlite3 in index.path)."""
+        if self._lexical is None:
+            from rag.lexical_index import SqliteLexicalIndex
 
+            c = self.config
+            path = c.retrieval.lexical_path or Path(c.index.path) / f"lexical-{c.index.collection}.sqlite3"
+            self._lexical = SqliteLexicalIndex(path)
+        return self._lexical
+
+    def retriever(self) -> Any:
+        """The retriever of `retrieval.mode` over the index, with the index's own embedding model.
+
+        Opening it checks the lexical index against the store (same chunk ids) and repairs it
+        from the store when they differ (a missing index is rebuilt), unless an ingest is
+        writing right now (it keeps both in step itself).
+        """
+        from rag.retrieval import MultiRouteRetriever, RetrievalSettings
+
+        r = self.config.retrieval
         store = self.store()
-        embedder = self.embedder(store)
-        if hasattr(embedder, "load"):  # so the first question's embed_query is not a model load
-            embedder.load()
-        return DenseRetriever(embedder, store)
+        embedder = None
+        if r.mode != "lexical" or r.mmr is not None:
+            embedder = self.embedder(store)
+            if hasattr(embedder, "load"):  # so the first question's embed_query is not a model load
+                embedder.load()
+        settings = RetrievalSettings(r.mode, r.candidates, r.rrf_k, r.dense_weight, r.lexical_weight, r.mmr)
+        return MultiRouteRetriever(embedder, store, self._synced_lexical(store), settings)
+
+    def _synced_lexical(self, store: Store) -> Any:
+        from rag.errors import IngestLockedError
+        from rag.lexical_index import sync_lexical
+
+        lexical = self.lexical_index()
+        if not self._lexical_checked:
+            try:
+                with store.write_lock():
+                    pending = any(e.status != "complete" for e in store.manifest().values())
+                    sync_lexical(lexical, store, progress=True, compare_text=pending)
+            except IngestLockedError:
+                log.warning("an ingest is writing to the index; the lexical index is not checked")
+            self._lexical_checked = True
+        return lexical
 
     def chain(self, closed_book: bool = False, support: Any = None) -> Any:
         """The query chain (RagChain) wired from the configuration.
@@ -144,7 +181,8 @@ class Pipeline:
                                  max_new_tokens=c.generator.max_new_tokens, template=c.prompt.template,
                                  refusal=c.prompt.refusal, snippet_chars=c.prompt.snippet_chars,
                                  closed_book=closed_book, min_support=c.answer.min_support,
-                                 mode=c.answer.mode, refusal_threshold=self.refusal_threshold())
+                                 mode=c.answer.mode, refusal_threshold=self.refusal_threshold(),
+                                 votes=c.answer.votes)
         if closed_book or c.answer.min_support is None:
             support = None
         elif support is None:
@@ -154,24 +192,29 @@ class Pipeline:
         return RagChain(None if closed_book else self.retriever(), self.generator, settings, support)
 
     # -- ask -----------------------------------------------------------------------------
-    def ask(self, question: str, k: int | None = None) -> Answer:
+    def ask(self, question: str, k: int | None = None, filter: Any = None) -> Answer:  # noqa: A002
         """Answer `question` from the index, with sources and timings, or refuse.
 
+        Args:
+            filter: only these chunks: a ChunkFilter or a dict such as {"source": "docs/*.md",
+                "pages": "3-7", "section": "Setup"} (see rag.filters).
+
         Raises:
-            InputError: empty or over-long question.
+            InputError: empty or over-long question; a malformed filter or one matching nothing.
             IndexNotFoundError: no index at the configured path.
         """
-        return self.chain().ask(question, k)
+        return self.chain().ask(question, k, filter)
 
-    def stream(self, question: str, k: int | None = None) -> Any:
+    def stream(self, question: str, k: int | None = None, filter: Any = None) -> Any:  # noqa: A002
         """Like `ask`, but iterate for text as it is generated; `.answer` holds the Answer after."""
-        return self.chain().stream(question, k)
+        return self.chain().stream(question, k, filter)
 
-    def as_retriever(self, k: int | None = None) -> Any:
-        """A LangChain BaseRetriever over this index."""
+    def as_retriever(self, k: int | None = None, filter: Any = None) -> Any:  # noqa: A002
+        """A LangChain BaseRetriever over this index (`filter` as in `ask`; `.invoke(q,
+        filter=...)` overrides it per call)."""
         from rag.langchain import as_retriever
 
-        return as_retriever(self.retriever(), k or self.config.retrieval.k)
+        return as_retriever(self.retriever(), k or self.config.retrieval.k, filter)
 
     def as_runnable(self, text: bool = False) -> Any:
         """The chain as a LangChain Runnable (Answer out; or text pieces when `text`)."""
@@ -191,7 +234,7 @@ class Pipeline:
         chunker = Chunker(embedder.count_tokens, embedder.max_tokens,
                           chunking.chunk_size_tokens, chunking.chunk_overlap_tokens)
         return ingest_folder(folder, embedder=embedder, store=store, chunker=chunker,
-                             progress=progress)
+                             lexical=self.lexical_index(), progress=progress)
 
     def forget(self, source: str) -> int:
         """Remove one source's chunks and manifest entry; returns chunks deleted.
@@ -208,7 +251,7 @@ class Pipeline:
             if source not in manifest and not store.ids_for_source(source):
                 known = ", ".join(sorted(manifest)[:10])
                 raise InputError(f"source {source!r} is not in the index (it holds: {known or 'nothing'})")
-            return remove_sources(store, [source])
+            return remove_sources(store, [source], self.lexical_index())
 
     def info(self) -> dict[str, Any]:
         """What the index holds: model, chunker, counts, and each file with its chunk count."""

@@ -128,6 +128,8 @@ class Answer:
     refusal: log P(answer) - log P(refusal), None when the backend cannot score it. An answer
     withdrawn by a check keeps the generated text in `draft`. `span` locates the answer
     verbatim in a source (always in extractive mode; in free mode when the text occurs as is).
+    With answer voting, `votes` is the split ((normalised answer or "<refusal>", count), most
+    first) and `drafts` holds every draft's text; `reason` is "no majority" when none won.
     """
 
     text: str
@@ -140,13 +142,16 @@ class Answer:
     draft: str = ""
     margin: float | None = None
     span: Span | None = None
+    votes: tuple[tuple[str, int], ...] = ()
+    drafts: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, object]:
         return {"answer": self.text, "refused": self.refused,
                 "sources": [s.to_dict() for s in self.sources], "cited": list(self.cited),
                 "timings": self.timings.to_dict(), "reason": self.reason, "support": self.support,
                 "draft": self.draft, "margin": self.margin,
-                "span": self.span.to_dict() if self.span else None}
+                "span": self.span.to_dict() if self.span else None,
+                "votes": dict(self.votes), "drafts": list(self.drafts)}
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,87 @@
+"""`rag ask`: one question, answered with its sources (and the marked span), streamed.
+Registered with the `rag` command by rag.cli."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from rag.cli import command, common_options, pipeline_from, print_json
+from rag.filters import parse_filter
+
+
+def _register_ask(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("ask", help="ask a question of an index")
+    common_options(p)
+    p.add_argument("question")
+    p.add_argument("--k", type=int, help="chunks to retrieve (default 4)")
+    p.add_argument("--adapter", metavar="PATH", help="PEFT LoRA adapter folder or packaged adapter name "
+                   "('none' = the base model alone)")
+    p.add_argument("--mode", choices=["free", "extractive"], help="free text, or a verbatim span of one "
+                   "source (or the refusal)")
+    p.add_argument("--refusal-threshold", metavar="X", help="refuse when log P(answer) - log P(refusal) "
+                   "is below X (default: the adapter card's; 'none' = the card's too)")
+    p.add_argument("--min-score", type=float, help="refuse without generating below this top score")
+    p.add_argument("--min-support", metavar="S", help="withdraw answers whose groundedness is below "
+                   "S (0-1, 'none' = off; default 0.3)")
+    p.add_argument("--max-new-tokens", type=int, help="answer length limit in tokens")
+    p.add_argument("--closed-book", action="store_true", help="no retrieval: the model on its own")
+    p.add_argument("--retrieval", choices=["dense", "lexical", "hybrid"], help="route(s): embeddings, "
+                   "BM25, or both fused")
+    p.add_argument("--mmr", metavar="LAMBDA", help="diversify the candidates by MMR (0 diverse - 1 relevant)")
+    p.add_argument("--votes", type=int, help="drafts voted on, each with the chunks in another order")
+    p.add_argument("--source", metavar="GLOB", help="only chunks of sources matching GLOB ('docs/*.md')")
+    p.add_argument("--pages", metavar="RANGE", help="only chunks of these pages: 7, 3-7, 3- or -7")
+    p.add_argument("--section", metavar="S", help="only chunks under this Markdown section (or glob)")
+    p.add_argument("--no-stream", action="store_true", help="print the answer when complete")
+
+
+@command(_register_ask)
+def cmd_ask(args: argparse.Namespace) -> int:
+    pipeline = pipeline_from(args, k=args.k, adapter=args.adapter, min_score=args.min_score,
+                             min_support=args.min_support, max_new_tokens=args.max_new_tokens,
+                             mode=args.mode, refusal_threshold=args.refusal_threshold,
+                             retrieval=args.retrieval, mmr=args.mmr, votes=args.votes)
+    chosen = parse_filter({"source": args.source, "pages": args.pages, "section": args.section})
+    chain = pipeline.chain(closed_book=args.closed_book)
+    if args.json:
+        answer = chain.ask(args.question, chunk_filter=chosen)
+        print_json({"answer": answer.text, "refused": answer.refused, "reason": answer.reason,
+                     "support": answer.support, "draft": answer.draft, "margin": answer.margin,
+                     "span": answer.span.to_dict() if answer.span else None, "cited": list(answer.cited),
+                     "sources": [{"source": s.source, "page": s.page, "chunk_id": s.chunk_id,
+                                  "score": round(s.score, 4)} for s in answer.sources],
+                     "votes": dict(answer.votes), "drafts": list(answer.drafts),
+                     "timings": answer.timings.to_dict()})
+        return 0
+    if args.no_stream:
+        answer = chain.ask(args.question, chunk_filter=chosen)
+        print(answer.text)
+    else:
+        stream = chain.stream(args.question, chunk_filter=chosen)
+        for piece in stream:
+            print(piece, end="", flush=True)
+        print()
+        answer = stream.answer
+    _print_sources(answer)
+    return 0
+
+
+def _print_sources(answer: Any) -> None:
+    if answer.votes:
+        print("votes: " + ", ".join(f"{count} x {key!r}" for key, count in answer.votes))
+    if answer.refused:
+        print(f"(refused{': ' + answer.reason if answer.reason else ''})")
+    elif answer.span is not None:
+        print(f"\nFrom [{answer.span.block}]: {answer.span.marked()}")
+    if answer.sources:
+        print("\nSources:")
+        for number, s in enumerate(answer.sources, 1):
+            page = f", page {s.page}" if s.page is not None else ""
+            mark = "*" if number in answer.cited else " "
+            print(f" {mark}[{number}] {s.source}{page}  (score {s.score:.2f})")
+    t = answer.timings
+    support = f", support {answer.support:.2f}" if answer.support is not None else ""
+    support += f", margin {answer.margin:.2f}" if answer.margin is not None else ""
+    print(f"\n{t.total:.2f} s (embed {t.embed_query:.2f}, retrieve {t.retrieve:.2f}, "
+          f"generate {t.generate:.2f}, check {t.check_support:.2f}; {t.tokens_generated} tokens{support})")
