@@ -144,3 +144,20 @@ def test_without_a_terminal_progress_goes_to_stderr_as_lines(tmp_path: Path,
     assert lines[-1].startswith("default: 10/10 f1=")
     assert "false_ans=" in lines[-1]
     assert len(lines) == 10  # one per tenth; ten questions
+
+
+def test_retrieval_only_variants_score_routes_without_generating(tmp_path: Path) -> None:
+    def no_generator(config: object) -> ExtractiveGenerator:
+        raise AssertionError("retrieval-only runs must not load a generator")
+
+    run = EvalRun(data=TINY, out=tmp_path / "out", progress=False, retrieval_only=True,
+                  variants=("retrieval.mode=dense+k=2", "retrieval.mode=lexical+k=2", "retrieval=hybrid+k=4"))
+    report = Harness(run, embedder=HashEmbedder(), generator_factory=no_generator).execute()
+    for name, metrics in report["variants"].items():
+        assert 0.0 < metrics["retrieval"]["recall_at_k"] <= 1.0, name
+        assert metrics["answer"]["f1"] is None and metrics["hallucination"]["false_answer_rate"] is None
+        assert metrics["latency"]["generate"]["p50"] == 0.0
+    rows = [json.loads(line) for line in (tmp_path / "out" / "answers.jsonl").read_text().splitlines()]
+    assert {len(r["sources"]) for r in rows if r["variant"] == "retrieval.mode=dense+k=2"} == {2}
+    assert report["run"]["retrieval_only"] is True
+    assert "| retrieval.recall_at_k |" in (tmp_path / "out" / "report.md").read_text()
