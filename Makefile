@@ -36,6 +36,7 @@ lint: setup
 bench: setup
 	$(BIN)/python bench/bench_ingest.py
 	$(BIN)/python bench/bench_ask.py
+	$(BIN)/python bench/bench_retrieval.py
 
 clean:
 	rm -rf $(DEMO_INDEX) .pytest_cache .mypy_cache .ruff_cache

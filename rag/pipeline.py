@@ -13,10 +13,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from rag.config import DEFAULT_EMBEDDING_MODEL, RagConfig, apply_options, load_config
+from rag.components import Components
+from rag.config import RagConfig, apply_options, load_config
 from rag.embedder import Embedder
-from rag.errors import IndexMismatchError, ModelLoadError
-from rag.store import ChromaStore, Store, check_embedding_model
+from rag.store import Store
 from rag.types import Answer
 
 log = logging.getLogger(__name__)
@@ -25,7 +25,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 
-class Pipeline:
+class Pipeline(Components):
     """Ingest folders into an index and ask questions of it.
 
     Args:
@@ -57,139 +57,6 @@ class Pipeline:
         self._store = store
         self._lexical: Any = None
         self._lexical_checked = False
-
-    # -- components ----------------------------------------------------------------------
-    def store(self, create: bool = False) -> Store:
-        """The index; opening a missing one raises IndexNotFoundError unless `create`."""
-        if self._store is None:
-            cfg = self.config.index
-            self._store = ChromaStore(cfg.path, cfg.collection, cfg.chroma_url, create=create)
-        return self._store
-
-    def embedder(self, store: Store | None = None) -> Embedder:
-        """The embedding model: the configured one, else the index's own, else the default.
-
-        Raises:
-            IndexMismatchError: the configured model is not the one the index was built with.
-        """
-        if self._embedder is None:
-            from rag.embedder import SentenceTransformerEmbedder
-
-            recorded = store.metadata().get("embedding_model") if store is not None else None
-            wanted = self.config.embedding.model or recorded or DEFAULT_EMBEDDING_MODEL
-            if recorded and self.config.embedding.model and recorded != wanted:
-                raise IndexMismatchError(
-                    f"index {self.config.index.path!r} was built with embedding model {recorded!r}; "
-                    f"embedding.model is {wanted!r}. Use the index's model or a new index path.")
-            try:
-                self._embedder = SentenceTransformerEmbedder(wanted, self.config.embedding.batch_size)
-            except ModelLoadError as exc:
-                if wanted != recorded:
-                    raise
-                raise ModelLoadError(f"index {self.config.index.path!r} was built with embedding "
-                                     f"model {recorded!r}, which cannot be loaded here: {exc}") from exc
-        if store is not None:
-            check_embedding_model(store.metadata(), self._embedder.name, self._embedder.dimension,
-                                  repr(self.config.index.path))
-        return self._embedder
-
-    def generator(self) -> Any:
-        """The generator (loaded on first use; the first load of a GGUF converts and caches it)."""
-        if self._generator is None:
-            from rag.generator import TransformersGenerator
-
-            g = self.config.generator
-            self._generator = TransformersGenerator(
-                g.model, gguf_file=g.gguf_file, adapter=self.adapter_dir(), merge_adapter=g.merge_adapter,
-                context_window=g.context_window, cache_dir=g.cache_dir, threads=g.threads,
-                stop_on_loop=g.stop_on_loop)
-        return self._generator
-
-    def adapter_dir(self) -> str | None:
-        """The adapter folder (a packaged adapter's name resolved), or None."""
-        from rag.adapters import resolve_adapter
-
-        return resolve_adapter(self.config.generator.adapter)
-
-    def refusal_threshold(self) -> float | None:
-        """The margin under which answers are refused: answer.refusal_threshold, else the
-        adapter card's; None when answer.calibrated_refusal is off or neither is set."""
-        from rag.adapters import card_threshold
-
-        a = self.config.answer
-        if not a.calibrated_refusal:
-            return None
-        return a.refusal_threshold if a.refusal_threshold is not None else card_threshold(self.adapter_dir(), a.mode)
-
-    def lexical_index(self) -> Any:
-        """The BM25 index kept beside the store (`retrieval.lexical_path`, else
-        lexical-COLLECTION.sqlite3 in index.path)."""
-        if self._lexical is None:
-            from rag.lexical_index import SqliteLexicalIndex
-
-            c = self.config
-            path = c.retrieval.lexical_path or Path(c.index.path) / f"lexical-{c.index.collection}.sqlite3"
-            self._lexical = SqliteLexicalIndex(path)
-        return self._lexical
-
-    def retriever(self) -> Any:
-        """The retriever of `retrieval.mode` over the index, with the index's own embedding model.
-
-        Opening it checks the lexical index against the store (same chunk ids) and repairs it
-        from the store when they differ (a missing index is rebuilt), unless an ingest is
-        writing right now (it keeps both in step itself).
-        """
-        from rag.retrieval import MultiRouteRetriever, RetrievalSettings
-
-        r = self.config.retrieval
-        store = self.store()
-        embedder = None
-        if r.mode != "lexical" or r.mmr is not None:
-            embedder = self.embedder(store)
-            if hasattr(embedder, "load"):  # so the first question's embed_query is not a model load
-                embedder.load()
-        settings = RetrievalSettings(r.mode, r.candidates, r.rrf_k, r.dense_weight, r.lexical_weight, r.mmr)
-        return MultiRouteRetriever(embedder, store, self._synced_lexical(store), settings)
-
-    def _synced_lexical(self, store: Store) -> Any:
-        from rag.errors import IngestLockedError
-        from rag.lexical_index import sync_lexical
-
-        lexical = self.lexical_index()
-        if not self._lexical_checked:
-            try:
-                with store.write_lock():
-                    pending = any(e.status != "complete" for e in store.manifest().values())
-                    sync_lexical(lexical, store, progress=True, compare_text=pending)
-            except IngestLockedError:
-                log.warning("an ingest is writing to the index; the lexical index is not checked")
-            self._lexical_checked = True
-        return lexical
-
-    def chain(self, closed_book: bool = False, support: Any = None) -> Any:
-        """The query chain (RagChain) wired from the configuration.
-
-        Args:
-            closed_book: no retrieval, the model on its own.
-            support: the GroundednessScorer of the `answer.min_support` check; None builds the
-                lexical + embedding scorer on this index's embedder.
-        """
-        from rag.chain import ChainSettings, RagChain
-
-        c = self.config
-        settings = ChainSettings(k=c.retrieval.k, min_score=c.retrieval.min_score,
-                                 max_new_tokens=c.generator.max_new_tokens, template=c.prompt.template,
-                                 refusal=c.prompt.refusal, snippet_chars=c.prompt.snippet_chars,
-                                 closed_book=closed_book, min_support=c.answer.min_support,
-                                 mode=c.answer.mode, refusal_threshold=self.refusal_threshold(),
-                                 votes=c.answer.votes)
-        if closed_book or c.answer.min_support is None:
-            support = None
-        elif support is None:
-            from rag.groundedness import LexicalEmbeddingScorer
-
-            support = LexicalEmbeddingScorer(self.embedder(self.store()))
-        return RagChain(None if closed_book else self.retriever(), self.generator, settings, support)
 
     # -- ask -----------------------------------------------------------------------------
     def ask(self, question: str, k: int | None = None, filter: Any = None) -> Answer:  # noqa: A002

@@ -13,52 +13,17 @@ import logging
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urlparse
 
 import numpy as np
 
-from rag.errors import IndexMismatchError, IndexNotFoundError, IngestLockedError
+from rag.errors import IndexNotFoundError, IngestLockedError
+from rag.store_base import Store, check_embedding_model  # noqa: F401 - re-exported
 from rag.types import Chunk, Hit, ManifestEntry
 
 log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
-
-
-class Store(Protocol):
-    """Where chunks, their vectors and the ingest manifest live."""
-
-    def metadata(self) -> dict[str, Any]: ...
-    def set_metadata(self, updates: dict[str, Any]) -> None: ...
-    def count(self) -> int: ...
-    def upsert(self, chunks: Sequence[Chunk], vectors: np.ndarray) -> None: ...
-    def delete(self, ids: Sequence[str]) -> None: ...
-    def ids_for_source(self, source: str) -> list[str]: ...
-    def vectors_by_hash(self, ids: Sequence[str]) -> dict[str, np.ndarray]: ...
-    def query(self, vector: np.ndarray, k: int, where: dict[str, Any] | None = None) -> list[Hit]: ...
-    def ids(self) -> set[str]: ...
-    def id_hashes(self) -> dict[str, str]: ...
-    def chunks_by_id(self, ids: Sequence[str]) -> list[Chunk]: ...
-    def vectors_by_id(self, ids: Sequence[str]) -> dict[str, np.ndarray]: ...
-    def manifest(self) -> dict[str, ManifestEntry]: ...
-    def put_manifest(self, entries: Sequence[ManifestEntry]) -> None: ...
-    def remove_manifest(self, sources: Sequence[str]) -> None: ...
-    def write_lock(self) -> contextlib.AbstractContextManager[None]: ...
-
-
-def check_embedding_model(meta: dict[str, Any], name: str, dimension: int, where: str) -> None:
-    """Refuse an index built with another embedding model.
-
-    Raises:
-        IndexMismatchError: the recorded model name or dimension differs.
-    """
-    recorded, recorded_dim = meta.get("embedding_model"), meta.get("embedding_dimension")
-    if recorded is None:
-        return
-    if recorded != name or recorded_dim != dimension:
-        raise IndexMismatchError(
-            f"index {where} was built with embedding model {recorded!r} ({recorded_dim} dims); "
-            f"got {name!r} ({dimension} dims). Use the index's model or a new index path.")
 
 
 def _chunk_metadata(chunk: Chunk) -> dict[str, Any]:
