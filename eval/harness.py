@@ -213,6 +213,10 @@ def _milestone(done: int, total: int) -> bool:
 
 
 def _running(rows: list[dict[str, Any]]) -> dict[str, str]:
+    if rows and rows[-1]["reason"] == "retrieval only":
+        judged = [r for r in rows if r["answerable"] and r["sources"]]
+        recall = sum(r["scores"]["rank"] is not None for r in judged) / len(judged) if judged else 0.0
+        return {"recall": f"{recall:.2f}"}
     f1 = [r["scores"]["f1"] for r in rows if "f1" in r["scores"]]
     unanswerable = [r for r in rows if r["answerable"] is False]
     shown = {"f1": f"{sum(f1) / len(f1):.2f}" if f1 else "-"}
