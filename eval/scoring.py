@@ -94,7 +94,8 @@ def aggregate(rows: Sequence[dict[str, Any]], threshold: float, index: dict[str,
     metrics = _aggregate(rows, threshold, index)
     if retrieval_only:
         for section in ("answer", "hallucination"):
-            metrics[section] = {key: None for key in metrics[section]}
+            metrics[section] = {key: None if key != "groundedness_threshold" else value
+                                for key, value in metrics[section].items()}
     return metrics
 
 
