@@ -143,7 +143,8 @@ class Components:
         from rag.chain import ChainSettings, RagChain
 
         c = self.config
-        settings = ChainSettings(k=c.retrieval.k, min_score=c.retrieval.min_score,
+        min_score = None if c.retrieval.mode == "lexical" else c.retrieval.min_score  # a cosine, not BM25
+        settings = ChainSettings(k=c.retrieval.k, min_score=min_score,
                                  max_new_tokens=c.generator.max_new_tokens, template=c.prompt.template,
                                  refusal=c.prompt.refusal, snippet_chars=c.prompt.snippet_chars,
                                  closed_book=closed_book, min_support=c.answer.min_support,

@@ -140,4 +140,5 @@ def test_retrieval_options_are_validated() -> None:
     with pytest.raises(ConfigError, match="answer.votes = 0 is invalid"):
         Pipeline(votes=0)
     with pytest.warns(UserWarning, match="min_score .* ignored"):
-        Pipeline(retrieval="lexical", min_score=0.5)
+        lexical = Pipeline(retrieval="lexical", min_score=0.5)
+    assert lexical.chain(closed_book=True).settings.min_score is None  # a BM25 score is not compared with a cosine
