@@ -211,7 +211,18 @@ class RagChain:
             return Answer(self.settings.refusal, True, self.sources_of(hits), (), reason="no majority",
                           **voted)  # type: ignore[arg-type]
         chosen = next(a for a in drafts if vote_key(a.text, a.refused) == winner)
-        return replace(chosen, **voted)  # type: ignore[arg-type]
+        return replace(in_retrieval_order(chosen, hits), **voted)  # type: ignore[arg-type]
+
+
+def in_retrieval_order(answer: Answer, hits: tuple[Hit, ...]) -> Answer:
+    """A draft's sources put back in retrieval order, its cited blocks and span renumbered to
+    match (a voted draft saw the chunks in another order)."""
+    rank = {h.chunk.id: i for i, h in enumerate(hits)}
+    order = sorted(range(len(answer.sources)), key=lambda i: rank.get(answer.sources[i].chunk_id, i))
+    number = {old + 1: new + 1 for new, old in enumerate(order)}
+    span = replace(answer.span, block=number[answer.span.block]) if answer.span else None
+    return replace(answer, sources=tuple(answer.sources[i] for i in order), span=span,
+                   cited=tuple(sorted(number[c] for c in answer.cited if c in number)))
 
 
 def _drain(pieces: PyGenerator[str, None, Answer]) -> Answer:

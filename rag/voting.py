@@ -9,6 +9,7 @@ draft exactly where it is fragile, while every draft still sees all of the evide
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Sequence
 
@@ -33,8 +34,8 @@ def vote_orders(n_hits: int, votes: int) -> list[tuple[int, ...]]:
 
 
 def vote_key(text: str, refused: bool) -> str:
-    """What a draft votes for: the refusal, or its SQuAD-normalised text."""
-    return REFUSAL_VOTE if refused else normalize_answer(text)
+    """What a draft votes for: the refusal, or its SQuAD-normalised text without [n] citations."""
+    return REFUSAL_VOTE if refused else normalize_answer(re.sub(r"\[\d+\]", " ", text))
 
 
 def majority(keys: Sequence[str]) -> tuple[str | None, dict[str, int]]:

@@ -82,6 +82,15 @@ def test_all_refusals_refuse_and_a_refusal_majority_beats_an_answer(index: Path)
     assert mostly.refused and mostly.text == "I don't know." and mostly.drafts[0] == "Harbour"
 
 
+def test_the_voted_answer_reports_sources_in_retrieval_order_with_its_citation_renumbered(index: Path) -> None:
+    single, _ = ask(index, ["Harbour"], votes=1)
+    answer, generator = ask(index, ["Harbour", "Lighthouse [1]", "lighthouse"], votes=3)
+    assert answer.text == "Lighthouse [1]" and answer.votes[0] == ("lighthouse", 2)  # [n] does not split votes
+    assert [s.chunk_id for s in answer.sources] == [s.chunk_id for s in single.sources]
+    # The winning draft's block 1 was the second retrieved chunk.
+    assert generator.orders[1][0] == generator.orders[0][1] and answer.cited == (2,)
+
+
 def test_one_vote_streams_the_single_draft(index: Path) -> None:
     answer, generator = ask(index, ["Harbour"], votes=1)
     assert answer.text == "Harbour" and answer.votes == () and len(generator.orders) == 1
