@@ -148,6 +148,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     import rag.cli_ask  # noqa: F401 - registers `rag ask`
     import rag.cli_finetune  # noqa: F401 - registers `rag finetune`
+    import rag.cli_serve  # noqa: F401 - registers `rag serve`
 
     parser = argparse.ArgumentParser(prog="rag", description="Offline retrieval-augmented generation.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")

@@ -46,13 +46,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     chain = pipeline.chain(closed_book=args.closed_book)
     if args.json:
         answer = chain.ask(args.question, chunk_filter=chosen)
-        print_json({"answer": answer.text, "refused": answer.refused, "reason": answer.reason,
-                     "support": answer.support, "draft": answer.draft, "margin": answer.margin,
-                     "span": answer.span.to_dict() if answer.span else None, "cited": list(answer.cited),
-                     "sources": [{"source": s.source, "page": s.page, "chunk_id": s.chunk_id,
-                                  "score": round(s.score, 4)} for s in answer.sources],
-                     "votes": dict(answer.votes), "drafts": list(answer.drafts),
-                     "timings": answer.timings.to_dict()})
+        print_json(answer.to_dict())  # the same object as `rag serve`'s POST /ask
         return 0
     if args.no_stream:
         answer = chain.ask(args.question, chunk_filter=chosen)

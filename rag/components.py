@@ -4,6 +4,7 @@ lexical index, embedder, generator, retriever, chain. `Pipeline` (rag.pipeline) 
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -61,10 +62,15 @@ class Components:
 
     def generator(self) -> Any:
         """The generator (loaded on first use; the first load of a GGUF converts and caches it)."""
+        g = self.config.generator
+        if self._generator is None and g.endpoint:
+            from rag.generator.openai_http import OpenAICompatibleGenerator
+
+            self._generator = OpenAICompatibleGenerator(g.endpoint, g.model, os.environ.get(g.api_key_env),
+                                                        g.context_window, g.timeout)
         if self._generator is None:
             from rag.generator import TransformersGenerator
 
-            g = self.config.generator
             self._generator = TransformersGenerator(
                 g.model, gguf_file=g.gguf_file, adapter=self.adapter_dir(), merge_adapter=g.merge_adapter,
                 context_window=g.context_window, cache_dir=g.cache_dir, threads=g.threads,

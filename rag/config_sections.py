@@ -118,9 +118,13 @@ class RetrievalConfig:
 @dataclass(frozen=True)
 class GeneratorConfig:
     """The local causal LM, its LoRA adapter (a packaged name or a folder; None = the base model
-    alone) and decoding settings."""
+    alone) and decoding settings. With `endpoint` (an OpenAI-compatible http://host:port/v1) the
+    model is the server's `model`, its API key read from the variable named by `api_key_env`."""
 
     model: str = DEFAULT_GENERATOR_MODEL
+    endpoint: str | None = None
+    api_key_env: str = "RAG_GENERATOR_API_KEY"
+    timeout: float = 120.0
     gguf_file: str | None = None
     adapter: str | None = DEFAULT_ADAPTER
     merge_adapter: bool = False
@@ -141,6 +145,10 @@ class GeneratorConfig:
                 f"generator.context_window ({self.context_window}) to leave room for the context")
         if self.threads is not None and self.threads < 1:
             raise _fail("generator.threads", self.threads, "an integer >= 1")
+        if self.endpoint is not None and not self.endpoint.startswith(("http://", "https://")):
+            raise _fail("generator.endpoint", self.endpoint, "a URL starting with http:// or https://")
+        if self.timeout <= 0:
+            raise _fail("generator.timeout", self.timeout, "seconds > 0")
         if self.merge_adapter and self.adapter is None:
             warnings.warn("generator.merge_adapter is set but no generator.adapter is given; "
                           "it is ignored", stacklevel=3)

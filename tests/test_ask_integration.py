@@ -98,7 +98,7 @@ def test_cli_ask_json_has_the_documented_keys(demo_index: Path) -> None:
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout)
     assert {"answer", "refused", "reason", "support", "draft", "sources", "timings"} <= set(out)
-    assert set(out["sources"][0]) == {"source", "page", "chunk_id", "score"}
+    assert set(out["sources"][0]) == {"source", "page", "chunk_id", "score", "snippet"}
     assert {"embed_query", "retrieve", "generate", "total"} <= set(out["timings"])
 
 

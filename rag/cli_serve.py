@@ -1,0 +1,56 @@
+"""`rag serve`: the HTTP server (FastAPI app of rag.serve on uvicorn) over one loaded pipeline.
+Registered with the `rag` command by rag.cli."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import os
+import sys
+
+from rag.cli import command, pipeline_from
+from rag.errors import ConfigError
+
+API_KEY_ENV = "RAG_API_KEY"
+
+
+def _register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="serve ask, an OpenAI-compatible API and ingest over HTTP",
+                       description="One process, one loaded model; requests queue for it. Bound to "
+                       f"loopback by default; bound elsewhere it needs ${API_KEY_ENV}.")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument("--index", metavar="PATH", help="index folder (default: rag_index, env RAG_INDEX)")
+    p.add_argument("--chroma", metavar="URL", help="a Chroma server's http://host:port instead of a folder")
+    p.add_argument("--config", metavar="FILE", help="TOML configuration (default: ./rag.toml if present)")
+    p.add_argument("--queue-timeout", type=float, default=120.0, metavar="S",
+                   help="seconds a request waits for the busy model before a 503 (default 120)")
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@command(_register)
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from rag.serve import create_app
+
+    api_key = os.environ.get(API_KEY_ENV) or None
+    if not is_loopback(args.host) and not api_key:
+        raise ConfigError(f"--host {args.host} is reachable from other machines: set {API_KEY_ENV} "
+                          "to the API key clients must send (Authorization: Bearer KEY)")
+    pipeline = pipeline_from(args, **{"index.chroma_url": args.chroma})
+    pipeline.store()  # a missing index fails now, not at the first question
+    auth = f"API key required ({API_KEY_ENV})" if api_key else "no API key (loopback only)"
+    print(f"rag serve: http://{args.host}:{args.port} over {pipeline.info()['index']}; {auth}",
+          file=sys.stderr, flush=True)
+    app = create_app(pipeline, api_key=api_key, queue_timeout=args.queue_timeout)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0

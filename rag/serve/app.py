@@ -1,0 +1,170 @@
+"""`rag serve`'s HTTP app: one loaded Pipeline behind FastAPI. It calls the Pipeline, never
+the store.
+
+    POST /ask                   {"question", "k"?, "filter"?} -> the `rag ask --json` object
+    POST /ask/stream            the same as server-sent events: "piece" events, then "answer"
+    POST /v1/chat/completions   OpenAI-compatible (stream or not); sources in "rag"
+    GET  /health, GET /info, POST /ingest {"folder"}
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anyio
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, Field
+
+from rag.errors import (
+    ConfigError,
+    IndexNotFoundError,
+    IngestLockedError,
+    InputError,
+    ModelLoadError,
+    NothingToIngestError,
+    RagError,
+)
+from rag.serve.gate import BusyError, ModelGate
+from rag.serve.openai_api import ChatRequest, chat_chunk, chat_response, question_of
+
+log = logging.getLogger(__name__)
+STATUS = [(InputError, 400), (ConfigError, 400), (NothingToIngestError, 400), (IndexNotFoundError, 404),
+          (IngestLockedError, 409), (BusyError, 503), (ModelLoadError, 503)]
+
+
+class AskRequest(BaseModel):
+    question: str
+    k: int | None = Field(default=None, ge=1, le=100)
+    filter: dict[str, Any] | None = None
+
+
+class IngestRequest(BaseModel):
+    folder: str
+
+
+def status_of(exc: Exception) -> int:
+    return next((code for kind, code in STATUS if isinstance(exc, kind)), 500)
+
+
+def error_body(exc: Exception) -> dict[str, Any]:
+    return {"error": {"type": type(exc).__name__, "message": str(exc)}}
+
+
+def sse(event: str, data: Any) -> str:
+    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+def create_app(pipeline: Any, *, api_key: str | None = None, queue_timeout: float = 120.0) -> FastAPI:
+    """The app over `pipeline` (a rag.Pipeline, or anything with chain() and info()).
+
+    Args:
+        api_key: when set, every route but /health needs `Authorization: Bearer KEY`.
+        queue_timeout: seconds a request waits for the busy model before a 503.
+    """
+    app = FastAPI(title="localrag", version="1")
+    gate = ModelGate(queue_timeout)
+    state: dict[str, Any] = {"chain": None}
+
+    def chain() -> Any:
+        if state["chain"] is None:
+            state["chain"] = pipeline.chain()
+        return state["chain"]
+
+    async def authorised(request: Request) -> None:
+        if api_key and request.headers.get("authorization") != f"Bearer {api_key}":
+            raise PermissionError("missing or wrong API key: send Authorization: Bearer KEY")
+
+    @app.exception_handler(RagError)
+    async def on_rag_error(request: Request, exc: RagError) -> JSONResponse:
+        return JSONResponse(error_body(exc), status_code=status_of(exc))
+
+    @app.exception_handler(PermissionError)
+    async def on_denied(request: Request, exc: PermissionError) -> JSONResponse:
+        return JSONResponse(error_body(exc), status_code=401)
+
+    @app.exception_handler(Exception)
+    async def on_bug(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s", request.url.path)  # the server's log keeps the traceback
+        return JSONResponse(error_body(RagError(f"internal error: {type(exc).__name__}: {exc}")), status_code=500)
+
+    guard = [Depends(authorised)]
+
+    @app.get("/health")
+    async def health() -> dict[str, Any]:
+        return {"status": "ok", "model_loaded": state["chain"] is not None, "waiting": gate.waiting}
+
+    @app.get("/info", dependencies=guard)
+    async def info() -> dict[str, Any]:
+        return dict(await gate.run(pipeline.info))
+
+    @app.post("/ingest", dependencies=guard)
+    async def ingest(body: IngestRequest) -> dict[str, Any]:
+        # Through the gate: this process is the index's single writer, and answers wait for it.
+        report = await gate.run(lambda: pipeline.ingest(body.folder, progress=False))
+        state["chain"] = None  # the next question sees the new chunks' lexical index check
+        return dict(report.to_dict())
+
+    async def prepared(question: str, k: int | None = None, chunk_filter: Any = None) -> Any:
+        """The chain's stream, its input checked now: bad input is a 400 before any event."""
+        return await anyio.to_thread.run_sync(lambda: chain().stream(question, k, chunk_filter))
+
+    @app.post("/ask", dependencies=guard)
+    async def ask(body: AskRequest, request: Request, stream: bool = False) -> Any:
+        if stream:
+            return await ask_stream(body, request)
+        answer = await gate.run(lambda: chain().ask(body.question, body.k, body.filter))
+        return answer.to_dict()
+
+    @app.post("/ask/stream", dependencies=guard)
+    async def ask_stream(body: AskRequest, request: Request) -> StreamingResponse:
+        answer_stream = await prepared(body.question, body.k, body.filter)
+
+        async def events() -> AsyncIterator[str]:
+            async for kind, value in _pieces(answer_stream, request):
+                if kind == "piece":
+                    yield sse("piece", {"text": value})
+                elif kind == "done":
+                    yield sse("answer", value.to_dict())
+                elif kind == "error":
+                    yield sse("error", {**error_body(value), "status": status_of(value)})
+
+        return StreamingResponse(events(), media_type="text/event-stream")
+
+    @app.post("/v1/chat/completions", dependencies=guard)
+    async def chat(body: ChatRequest, request: Request) -> Any:
+        question = question_of(body)
+        model = body.model or "localrag"
+        if not body.stream:
+            answer = await gate.run(lambda: chain().ask(question))
+            return chat_response(answer, model)
+        answer_stream = await prepared(question)
+
+        async def events() -> AsyncIterator[str]:
+            async for kind, value in _pieces(answer_stream, request):
+                if kind == "piece":
+                    yield "data: " + json.dumps(chat_chunk(model, value)) + "\n\n"
+                elif kind == "done":
+                    yield "data: " + json.dumps(chat_chunk(model, None, value)) + "\n\n"
+                    yield "data: [DONE]\n\n"
+                elif kind == "error":
+                    yield "data: " + json.dumps({**error_body(value), "status": status_of(value)}) + "\n\n"
+
+        return StreamingResponse(events(), media_type="text/event-stream")
+
+    async def _pieces(answer_stream: Any, request: Request) -> AsyncIterator[tuple[str, Any]]:
+        cancelled = threading.Event()
+        try:
+            async for kind, value in gate.stream(lambda: iter(answer_stream), lambda _: answer_stream.answer,
+                                                 cancelled):
+                if await request.is_disconnected():
+                    cancelled.set()
+                yield kind, value
+        finally:
+            cancelled.set()  # the client went away: free the generator at its next piece
+
+    return app
