@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -151,6 +152,7 @@ def _write_group(group: list[_Work], embedder: Embedder, store: Store, chunker: 
         report.chunks_deleted += len(stale)
     store.put_manifest([ManifestEntry(w.source, w.file_hash, tuple(c.id for c in w.chunks),
                                       chunker.signature, _now()) for w in group])
+    mark_written(store)
     report.files_added += sum(w.is_new for w in group)
     report.files_updated += sum(not w.is_new for w in group)
 
@@ -169,7 +171,15 @@ def remove_sources(store: Store, sources: list[str], lexical: LexicalIndex | Non
             lexical.delete(sorted(ids))
         deleted += len(ids)
     store.remove_manifest(sources)
+    if sources:
+        mark_written(store)
     return deleted
+
+
+def mark_written(store: Store) -> None:
+    """Record that chunks changed (a new random write generation in the collection metadata):
+    readers in other processes see it and bring their lexical index up to date."""
+    store.set_metadata({"write_generation": uuid.uuid4().hex})
 
 
 def ingest_folder(root: str | Path, *, embedder: Embedder, store: Store, chunker: Chunker,

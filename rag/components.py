@@ -24,7 +24,7 @@ class Components:
     _generator: Any
     _store: Store | None
     _lexical: Any
-    _lexical_checked: bool
+    _following: Any
 
     def store(self, create: bool = False) -> Store:
         """The index; opening a missing one raises IndexNotFoundError unless `create`."""
@@ -107,9 +107,10 @@ class Components:
     def retriever(self) -> Any:
         """The retriever of `retrieval.mode` over the index, with the index's own embedding model.
 
-        Opening it checks the lexical index against the store (same chunk ids) and repairs it
-        from the store when they differ (a missing index is rebuilt), unless an ingest is
-        writing right now (it keeps both in step itself).
+        Its lexical index follows the store: before a search, when the store's write generation
+        changed (any process's ingest), it is compared with the store (same chunk ids) and
+        repaired from it when they differ (a missing index is rebuilt), unless an ingest is
+        writing right now (that ingest keeps both in step itself).
         """
         from rag.retrieval import MultiRouteRetriever, RetrievalSettings
 
@@ -124,19 +125,11 @@ class Components:
         return MultiRouteRetriever(embedder, store, self._synced_lexical(store), settings)
 
     def _synced_lexical(self, store: Store) -> Any:
-        from rag.errors import IngestLockedError
-        from rag.lexical_index import sync_lexical
+        from rag.lexical_index import FollowingLexicalIndex
 
-        lexical = self.lexical_index()
-        if not self._lexical_checked:
-            try:
-                with store.write_lock():
-                    pending = any(e.status != "complete" for e in store.manifest().values())
-                    sync_lexical(lexical, store, progress=True, compare_text=pending)
-            except IngestLockedError:
-                log.warning("an ingest is writing to the index; the lexical index is not checked")
-            self._lexical_checked = True
-        return lexical
+        if self._following is None:
+            self._following = FollowingLexicalIndex(self.lexical_index(), store)
+        return self._following
 
     def chain(self, closed_book: bool = False, support: Any = None) -> Any:
         """The query chain (RagChain) wired from the configuration.

@@ -11,6 +11,7 @@ sparse index (distributed Chroma) can be another implementation.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
@@ -18,10 +19,11 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from tqdm import tqdm
 
+from rag.errors import IngestLockedError
 from rag.filters import ResolvedFilter
 from rag.types import Chunk, Hit
 
@@ -185,6 +187,59 @@ def sync_lexical(lexical: LexicalIndex, store: ChunkSource, progress: bool = Tru
                 lexical.upsert(store.chunks_by_id(part))
                 bar.update(len(part))
     return len(todo), len(stale)
+
+
+class WatchedStore(ChunkSource, Protocol):
+    """The store as a following lexical index sees it."""
+
+    def metadata(self) -> dict[str, Any]: ...
+    def manifest(self) -> dict[str, Any]: ...
+    def write_lock(self) -> contextlib.AbstractContextManager[None]: ...
+
+
+class FollowingLexicalIndex:
+    """A lexical index that follows its store across processes: before answering, it compares
+    the store's write generation (set by every ingest write) with the one it last synced at, and
+    syncs when they differ, so a reader never answers from a stale index, whoever wrote.
+
+    While an ingest holds the store's write lock it answers from what it has (that ingest keeps
+    both stores in step) and checks again at the next search.
+    """
+
+    def __init__(self, inner: LexicalIndex, store: WatchedStore, progress: bool = True) -> None:
+        self.inner = inner
+        self.store = store
+        self.progress = progress
+        self._synced_at: object = _NEVER
+
+    def refresh(self) -> None:
+        """Sync with the store if it was written since the last sync."""
+        generation = self.store.metadata().get("write_generation")
+        if generation == self._synced_at:
+            return
+        try:
+            with self.store.write_lock():
+                pending = any(getattr(e, "status", "complete") != "complete"
+                              for e in self.store.manifest().values())
+                sync_lexical(self.inner, self.store, self.progress, compare_text=pending)
+        except IngestLockedError:
+            log.warning("an ingest is writing to the index; the lexical index is checked again later")
+            return
+        self._synced_at = generation
+
+    def search(self, question: str, k: int, where: ResolvedFilter | None = None) -> list[Hit]:
+        self.refresh()
+        return self.inner.search(question, k, where)
+
+    def distinct(self, field: str) -> list[str]:
+        self.refresh()
+        return self.inner.distinct(field)
+
+    def __getattr__(self, name: str) -> Any:  # upsert, delete, ids, count: the inner index's
+        return getattr(self.inner, name)
+
+
+_NEVER = object()
 
 
 def _batches(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:

@@ -56,7 +56,7 @@ class Pipeline(Components):
         self._generator = generator
         self._store = store
         self._lexical: Any = None
-        self._lexical_checked = False
+        self._following: Any = None  # the lexical index as retrieval sees it (follows the store)
 
     # -- ask -----------------------------------------------------------------------------
     def ask(self, question: str, k: int | None = None, filter: Any = None) -> Answer:  # noqa: A002

@@ -85,8 +85,9 @@ class ChromaStore:
 
     # -- collection metadata -------------------------------------------------------------
     def metadata(self) -> dict[str, Any]:
-        """The index's recorded settings (embedding model, dimension, chunker, ...)."""
-        return dict(self._col.metadata or {})
+        """The index's recorded settings (embedding model, dimension, chunker, write generation),
+        read afresh: another process (or a server's other client) may have written since."""
+        return dict(self._client.get_collection(self._col.name).metadata or {})
 
     def set_metadata(self, updates: dict[str, Any]) -> None:
         """Merge `updates` into the collection metadata."""

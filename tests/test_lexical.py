@@ -134,3 +134,18 @@ def test_sync_compares_content_hashes_when_asked(tmp_path: Path) -> None:
     assert sync_lexical(lexical, store, progress=False, compare_text=False) == (0, 0)
     assert sync_lexical(lexical, store, progress=False, compare_text=True) == (1, 0)
     assert in_step(index)
+
+
+def test_a_long_lived_reader_sees_another_writers_ingest(tmp_path: Path) -> None:
+    docs, index = write_docs(tmp_path / "docs", DOCS), tmp_path / "index"
+    pipe(index).ingest(docs, progress=False)
+    # A reader on another machine (a Chroma server's client) has its own lexical index file.
+    reader = pipe(index, **{"retrieval.mode": "lexical",
+                            "retrieval.lexical_path": str(tmp_path / "elsewhere.sqlite3")}).retriever()
+    assert reader.retrieve("lemurs madagascar", 3).hits == ()
+    write_docs(docs, {"lemurs.txt": "Lemurs live on Madagascar and eat fruit."})
+    pipe(index).ingest(docs, progress=False)  # another process writes; the reader keeps its objects
+    assert reader.retrieve("lemurs madagascar", 3).hits[0].chunk.source == "lemurs.txt"
+    (docs / "lemurs.txt").unlink()
+    pipe(index).ingest(docs, progress=False)
+    assert reader.retrieve("lemurs madagascar", 3).hits == ()
