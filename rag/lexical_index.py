@@ -11,7 +11,6 @@ sparse index (distributed Chroma) can be another implementation.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import re
@@ -23,7 +22,6 @@ from typing import Any, Protocol
 
 from tqdm import tqdm
 
-from rag.errors import IngestLockedError
 from rag.filters import ResolvedFilter
 from rag.types import Chunk, Hit
 
@@ -71,7 +69,7 @@ class SqliteLexicalIndex:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(self.path), check_same_thread=False)
+        self._db = sqlite3.connect(str(self.path), check_same_thread=False, timeout=60.0)
         self._lock = threading.Lock()  # one connection shared by threads (rag serve)
         with self._lock, self._db:
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -194,7 +192,6 @@ class WatchedStore(ChunkSource, Protocol):
 
     def metadata(self) -> dict[str, Any]: ...
     def manifest(self) -> dict[str, Any]: ...
-    def write_lock(self) -> contextlib.AbstractContextManager[None]: ...
 
 
 class FollowingLexicalIndex:
@@ -202,8 +199,9 @@ class FollowingLexicalIndex:
     the store's write generation (set by every ingest write) with the one it last synced at, and
     syncs when they differ, so a reader never answers from a stale index, whoever wrote.
 
-    While an ingest holds the store's write lock it answers from what it has (that ingest keeps
-    both stores in step) and checks again at the next search.
+    It takes no lock, and need not: ingest writes Chroma before the lexical index (upserts and
+    deletions alike), so whatever a sync copies or drops mid-ingest is what Chroma holds, and the
+    writer's own later write of the same ids is an idempotent upsert or delete.
     """
 
     def __init__(self, inner: LexicalIndex, store: WatchedStore, progress: bool = True) -> None:
@@ -217,14 +215,8 @@ class FollowingLexicalIndex:
         generation = self.store.metadata().get("write_generation")
         if generation == self._synced_at:
             return
-        try:
-            with self.store.write_lock():
-                pending = any(getattr(e, "status", "complete") != "complete"
-                              for e in self.store.manifest().values())
-                sync_lexical(self.inner, self.store, self.progress, compare_text=pending)
-        except IngestLockedError:
-            log.warning("an ingest is writing to the index; the lexical index is checked again later")
-            return
+        pending = any(getattr(e, "status", "complete") != "complete" for e in self.store.manifest().values())
+        sync_lexical(self.inner, self.store, self.progress, compare_text=pending)
         self._synced_at = generation
 
     def search(self, question: str, k: int, where: ResolvedFilter | None = None) -> list[Hit]:

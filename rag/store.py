@@ -20,6 +20,7 @@ import numpy as np
 
 from rag.errors import IndexNotFoundError, IngestLockedError
 from rag.store_base import Store, check_embedding_model  # noqa: F401 - re-exported
+from rag.store_lease import ServerLease
 from rag.types import Chunk, Hit, ManifestEntry
 
 log = logging.getLogger(__name__)
@@ -216,13 +217,19 @@ class ChromaStore:
 
     @contextlib.contextmanager
     def write_lock(self) -> Iterator[None]:
-        """Exclusive lock for writers of a local index; readers are never blocked.
+        """Exclusive lock for writers: flock on a local index's folder, a lease record in the
+        server for a server index (rag.store_lease). Readers are never blocked.
 
         Raises:
-            IngestLockedError: another process holds the lock.
+            IngestLockedError: another writer holds the lock.
         """
-        if not self.path.is_dir() or self.where != str(self.path):
-            yield  # a server index: Chroma serialises writes; no local lock to take
+        if self.where != str(self.path):
+            lease = self._client.get_or_create_collection(f"{self._col.name}-lease", embedding_function=None)
+            with ServerLease(lease, self.where):
+                yield
+            return
+        if not self.path.is_dir():
+            yield  # nothing on disk yet to lock
             return
         with open(self.path / ".ingest.lock", "w") as handle:
             try:
