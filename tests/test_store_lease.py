@@ -31,9 +31,10 @@ class FakeCollection:
 
 def test_a_held_lease_refuses_a_second_writer_and_is_released() -> None:
     collection = FakeCollection()
-    with ServerLease(collection, "srv", settle=0.0):
-        with pytest.raises(IngestLockedError, match="another ingest .* is writing to 'srv'"):
-            ServerLease(collection, "srv", settle=0.0).__enter__()
+    second = ServerLease(collection, "srv", settle=0.0)
+    with ServerLease(collection, "srv", settle=0.0), pytest.raises(IngestLockedError,
+                                                                   match="another ingest .* is writing to 'srv'"):
+        second.__enter__()
     assert collection.records == {}
     with ServerLease(collection, "srv", settle=0.0):
         pass
