@@ -1,0 +1,73 @@
+"""One folder of hostile files, ingested by the real `rag ingest` command in its own process:
+the run finishes, each bad file is reported with its reason, the good ones are searchable, and
+peak memory is measured and bounded."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, make_pdf
+
+from rag.lexical_index import SqliteLexicalIndex
+
+pytestmark = pytest.mark.integration
+GOOD = {"good one.txt": "quokka", "quote's \"name\".md": "# Q\n\naxolotl", "résumé-ünï.txt": "narwhal",
+        "latin1.txt": "pangolin"}
+RSS_LIMIT_MB = 4096  # generous: MiniLM and Chroma alone take ~1 GB; a leak on 20 MB of text would not fit
+
+
+def hostile_folder(root: Path) -> Path:
+    docs = root / "hostile"
+    docs.mkdir()
+    for name, word in GOOD.items():
+        text = f"This good file mentions the {word} several times: {word}, {word}." if name != "latin1.txt" else ""
+        if name == "latin1.txt":
+            (docs / name).write_bytes("Café au lait for the pangolin: naïve façade, pangolin.".encode("latin-1"))
+        else:
+            (docs / name).write_text(text, encoding="utf-8")
+    (docs / "corrupt.pdf").write_bytes(b"%PDF-1.4\n garbage that is no PDF at all")
+    make_pdf(docs / "encrypted.pdf", ["secret"], password="pw")
+    (docs / "empty.txt").write_bytes(b"")
+    (docs / "binary.txt").write_bytes(bytes(range(256)) * 64)
+    (docs / "one line.txt").write_text(" ".join(f"w{i % 5000}" for i in range(3_500_000)), encoding="utf-8")  # ~20 MB
+    make_pdf(docs / "many pages.pdf", [f"Page {i} mentions the okapi." for i in range(1500)])
+    image_only = make_pdf(docs / "image only.pdf", [""])  # a page with no text layer
+    assert image_only.is_file()
+    deep = docs
+    for level in range(30):
+        deep = deep / f"level{level}"
+    deep.mkdir(parents=True)
+    (deep / "bottom.txt").write_text("At the bottom lives the tardigrade.", encoding="utf-8")
+    os.symlink(docs, docs / "level0" / "loop")
+    unreadable = docs / "unreadable.txt"
+    unreadable.write_text("locked away", encoding="utf-8")
+    unreadable.chmod(0)
+    return docs
+
+
+def test_hostile_folder_finishes_reports_bad_files_and_keeps_good_ones(tmp_path: Path) -> None:
+    docs, index = hostile_folder(tmp_path), tmp_path / "index"
+    result = subprocess.run([sys.executable, "-m", "rag.cli", "ingest", str(docs), "--index", str(index), "--json"],
+                            capture_output=True, text=True, timeout=1800, cwd=ROOT)
+    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(f"hostile corpus: peak RSS of the ingest process {peak_mb:.0f} MB")
+    assert result.returncode == 1, result.stderr  # some files failed, the rest were ingested
+    report = json.loads(result.stdout)
+    failed = {f["path"]: f["error"] for f in report["files_failed"]}
+    assert set(failed) >= {"corrupt.pdf", "encrypted.pdf", "empty.txt", "binary.txt", "image only.pdf"}
+    assert "encrypted" in failed["encrypted.pdf"] and all(failed.values())
+    if os.geteuid() != 0:  # root reads anything
+        assert "unreadable.txt" in failed
+    lexical = SqliteLexicalIndex(index / "lexical-documents.sqlite3")
+    for word in (*GOOD.values(), "tardigrade", "okapi", "w4242"):
+        assert lexical.search(word, 1), f"{word} is not searchable"
+    sources = set(lexical.distinct("source"))
+    assert "/".join(f"level{i}" for i in range(30)) + "/bottom.txt" in sources
+    assert {"good one.txt", "quote's \"name\".md", "résumé-ünï.txt", "one line.txt", "many pages.pdf"} <= sources
+    assert peak_mb < RSS_LIMIT_MB
