@@ -124,7 +124,7 @@ class Harness:
         closed_book, options = parse_variant(variant)
         config = apply_options(self.base.config, options)
         g = config.generator
-        key = (g.model, g.gguf_file, g.adapter, g.merge_adapter, g.context_window, g.cache_dir, g.threads,
+        key = (g.model, g.endpoint, g.gguf_file, g.adapter, g.merge_adapter, g.context_window, g.cache_dir, g.threads,
                g.stop_on_loop)
         if key not in self._generators and not self.run.retrieval_only:
             factory = self.generator_factory or (lambda c: Pipeline(config=c).generator())

@@ -25,6 +25,7 @@ CLOSED_BOOK_TEMPLATE = """Answer the question briefly. If you do not know the an
 
 Question: {question}"""
 
+_PLACEHOLDER = re.compile(r"\{(?:refusal|context|question)\}")
 MIN_BLOCK_TOKENS = 48  # a trimmed block shorter than this is dropped instead
 _CITATION = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
 _REFUSALS = [r"\bi (?:do not|don't|dont) know\b", r"\bi (?:cannot|can't|can not) answer\b",
@@ -74,8 +75,10 @@ def format_block(number: int, hit: Hit, text: str | None = None) -> str:
 
 
 def _render(template: str, question: str, refusal: str, blocks: Sequence[str]) -> str:
-    return template.replace("{refusal}", refusal).replace("{context}", "\n\n".join(blocks)) \
-        .replace("{question}", question.strip())
+    """Fill the template in one pass: inserted text is never scanned again, so a document that
+    contains "{question}" or "{refusal}" stays as written."""
+    values = {"{refusal}": refusal, "{context}": "\n\n".join(blocks), "{question}": question.strip()}
+    return _PLACEHOLDER.sub(lambda m: values[m.group(0)], template)
 
 
 def build_prompt(question: str, hits: Sequence[Hit], *, template: str, refusal: str,

@@ -210,3 +210,18 @@ def test_a_client_that_disconnects_mid_stream_frees_the_generator(pipeline: Pipe
         assert slow.pieces == produced < 8  # generation stopped; the full answer has more pieces
         slow.delay = 0.0
         assert client.post(f"{base}/ask", json={"question": QUESTION}).status_code == 200  # the lock was released
+
+
+def test_the_openai_client_library_talks_to_rag_serve(server: str) -> None:
+    from openai import OpenAI
+
+    client = OpenAI(base_url=server, api_key="unused")
+    whole = client.chat.completions.create(model="localrag", messages=[{"role": "user", "content": QUESTION}])
+    assert "honey" in whole.choices[0].message.content
+    assert whole.model_extra["rag"]["sources"][0]["source"] == "bees.txt"  # the extra field survives
+    pieces = [c.choices[0].delta.content or "" for c in client.chat.completions.create(
+        model="localrag", messages=[{"role": "user", "content": QUESTION}], stream=True) if c.choices]
+    assert "".join(pieces) == whole.choices[0].message.content
+    short = client.chat.completions.create(model="localrag", max_tokens=3,
+                                           messages=[{"role": "user", "content": QUESTION}])
+    assert len(short.choices[0].message.content.split()) == 3 and short.usage.completion_tokens == 3

@@ -13,6 +13,7 @@ import json
 import logging
 import threading
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 import anyio
@@ -135,14 +136,22 @@ def create_app(pipeline: Any, *, api_key: str | None = None, queue_timeout: floa
 
         return StreamingResponse(events(), media_type="text/event-stream")
 
+    def capped(max_tokens: int | None) -> Any:
+        """The chain, its answer length capped at `max_tokens` (OpenAI's max_tokens)."""
+        base = chain()
+        if max_tokens is None or max_tokens >= base.settings.max_new_tokens:
+            return base
+        settings = replace(base.settings, max_new_tokens=max_tokens)
+        return type(base)(base.retriever, base.generator, settings, base.support)
+
     @app.post("/v1/chat/completions", dependencies=guard)
     async def chat(body: ChatRequest, request: Request) -> Any:
         question = question_of(body)
         model = body.model or "localrag"
         if not body.stream:
-            answer = await gate.run(lambda: chain().ask(question))
+            answer = await gate.run(lambda: capped(body.max_tokens).ask(question))
             return chat_response(answer, model)
-        answer_stream = await prepared(question)
+        answer_stream = await anyio.to_thread.run_sync(lambda: capped(body.max_tokens).stream(question))
 
         async def events() -> AsyncIterator[str]:
             async for kind, value in _pieces(answer_stream, request):
