@@ -37,6 +37,7 @@ bench: setup
 	$(BIN)/python bench/bench_ingest.py
 	$(BIN)/python bench/bench_ask.py
 	$(BIN)/python bench/bench_retrieval.py
+	$(BIN)/python bench/bench_injection.py
 
 clean:
 	rm -rf $(DEMO_INDEX) .pytest_cache .mypy_cache .ruff_cache
