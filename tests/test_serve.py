@@ -225,3 +225,36 @@ def test_the_openai_client_library_talks_to_rag_serve(server: str) -> None:
     short = client.chat.completions.create(model="localrag", max_tokens=3,
                                            messages=[{"role": "user", "content": QUESTION}])
     assert len(short.choices[0].message.content.split()) == 3 and short.usage.completion_tokens == 3
+
+
+def test_the_rag_serve_command_starts_on_loopback_and_refuses_an_open_bind_without_a_key(
+        pipeline: Pipeline) -> None:
+    import os
+    import subprocess
+    import sys
+
+    import httpx
+
+    index = str(pipeline.config.index.path)
+    env = {k: v for k, v in os.environ.items() if k != "RAG_API_KEY"}
+    exposed = subprocess.run([sys.executable, "-m", "rag.cli", "serve", "--index", index, "--host", "0.0.0.0"],
+                             capture_output=True, text=True, timeout=120, env=env)
+    assert exposed.returncode == 2 and "set RAG_API_KEY" in exposed.stderr
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "rag.cli", "serve", "--index", index, "--port", str(port)],
+                              stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert server.stderr is not None
+        banner = server.stderr.readline()
+        assert f"http://127.0.0.1:{port}" in banner and "no API key (loopback only)" in banner
+        for _ in range(200):
+            try:
+                health = httpx.get(f"http://127.0.0.1:{port}/health")
+                break
+            except httpx.TransportError:
+                time.sleep(0.05)
+        assert health.json()["status"] == "ok"
+        assert httpx.get(f"http://127.0.0.1:{port}/info").json()["files"] == 2
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

@@ -107,8 +107,7 @@ def create_app(pipeline: Any, *, api_key: str | None = None, queue_timeout: floa
     async def ingest(body: IngestRequest) -> dict[str, Any]:
         # Through the gate: this process is the index's single writer, and answers wait for it.
         report = await gate.run(lambda: pipeline.ingest(body.folder, progress=False))
-        state["chain"] = None  # the next question sees the new chunks' lexical index check
-        return dict(report.to_dict())
+        return dict(report.to_dict())  # the lexical index follows on the next search by itself
 
     async def prepared(question: str, k: int | None = None, chunk_filter: Any = None) -> Any:
         """The chain's stream, its input checked now: bad input is a 400 before any event."""
