@@ -50,14 +50,20 @@ def hostile_folder(root: Path) -> Path:
     return docs
 
 
-# `rag ingest` in its own process, which then writes its own peak RSS (KiB) to a file.
+# `rag ingest` in its own process, which then writes its own peak RSS (KiB) to a file. VmHWM is
+# the peak of this process image alone; ru_maxrss would also carry the forked parent's peak
+# (the pytest process, several GB once the models are loaded) across exec.
 INGEST = """
-import resource, sys
+import re, resource, sys
+from pathlib import Path
 from rag.cli import main
 try:
     code = main(sys.argv[2:])
 finally:
-    open(sys.argv[1], "w").write(str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
+    status = Path("/proc/self/status")
+    found = re.search(r"VmHWM:\\s+(\\d+) kB", status.read_text()) if status.exists() else None
+    peak = found.group(1) if found else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    open(sys.argv[1], "w").write(str(peak))
 sys.exit(code)
 """
 
