@@ -70,6 +70,9 @@ class ModelGate:
                 put("error", exc)
                 return
             try:
+                if cancelled.is_set():  # the client left while waiting in the queue
+                    put("cancelled", None)
+                    return
                 pieces = start()
                 for piece in pieces:
                     if cancelled.is_set():
