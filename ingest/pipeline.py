@@ -25,7 +25,7 @@ from ingest.chunking import Chunker
 from ingest.loaders import discover, load_bytes, read_bytes
 from rag.embedder import Embedder
 from rag.errors import LoadError, NothingToIngestError
-from rag.lexical_index import LexicalIndex, sync_lexical
+from rag.lexical_index import LexicalIndex, sync_with_store
 from rag.store import Store, check_embedding_model
 from rag.types import Chunk, ManifestEntry
 
@@ -210,7 +210,7 @@ def ingest_folder(root: str | Path, *, embedder: Embedder, store: Store, chunker
         # 1. Refuse a foreign index before touching it.
         check_embedding_model(store.metadata(), embedder.name, embedder.dimension, str(root))
         if lexical is not None:  # repair what a killed run or an older version left behind
-            sync_lexical(lexical, store, progress)
+            sync_with_store(lexical, store, progress)
         # 2. Read and chunk what changed; find what disappeared.
         work, removed = _plan(root, store, chunker, report)
         store.set_metadata({"embedding_model": embedder.name,

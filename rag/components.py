@@ -109,8 +109,7 @@ class Components:
 
         Its lexical index follows the store: before a search, when the store's write generation
         changed (any process's ingest), it is compared with the store (same chunk ids) and
-        repaired from it when they differ (a missing index is rebuilt), unless an ingest is
-        writing right now (that ingest keeps both in step itself).
+        repaired from it when they differ (a missing index is rebuilt). It takes no lock.
         """
         from rag.retrieval import MultiRouteRetriever, RetrievalSettings
 

@@ -194,6 +194,14 @@ class WatchedStore(ChunkSource, Protocol):
     def manifest(self) -> dict[str, Any]: ...
 
 
+def sync_with_store(lexical: LexicalIndex, store: WatchedStore, progress: bool = True) -> tuple[int, int]:
+    """`sync_lexical`, comparing content hashes only when a manifest entry is pending: only a
+    write cut short can leave one id with two texts, since the manifest is completed after
+    both stores are written. Otherwise equal id sets suffice (0.25 s instead of 2 s at 100k)."""
+    pending = any(getattr(e, "status", "complete") != "complete" for e in store.manifest().values())
+    return sync_lexical(lexical, store, progress, compare_text=pending)
+
+
 class FollowingLexicalIndex:
     """A lexical index that follows its store across processes: before answering, it compares
     the store's write generation (set by every ingest write) with the one it last synced at, and
@@ -215,8 +223,7 @@ class FollowingLexicalIndex:
         generation = self.store.metadata().get("write_generation")
         if generation == self._synced_at:
             return
-        pending = any(getattr(e, "status", "complete") != "complete" for e in self.store.manifest().values())
-        sync_lexical(self.inner, self.store, self.progress, compare_text=pending)
+        sync_with_store(self.inner, self.store, self.progress)
         self._synced_at = generation
 
     def search(self, question: str, k: int, where: ResolvedFilter | None = None) -> list[Hit]:

@@ -140,26 +140,25 @@ class ChromaStore:
         return [Hit(_chunk_from(cid, doc, meta), 1.0 - float(dist))
                 for cid, doc, meta, dist in zip(res["ids"][0], docs[0], metas[0], dists[0])]
 
+    def _pages(self, include: list[Any], size: int) -> Iterator[dict[str, Any]]:
+        """The whole collection, `size` records per get, with the fields in `include`."""
+        offset = 0
+        while True:
+            got = self._col.get(limit=size, offset=offset, include=include)
+            if not got["ids"]:
+                return
+            yield dict(got)
+            offset += len(got["ids"])
+
     def ids(self) -> set[str]:
         """Every chunk id (cheap: about 0.3 s at 100k chunks)."""
-        found: set[str] = set()
-        while True:
-            got = self._col.get(limit=50_000, offset=len(found), include=[])
-            if not got["ids"]:
-                return found
-            found.update(got["ids"])
+        return {cid for page in self._pages([], 50_000) for cid in page["ids"]}
 
     def id_hashes(self) -> dict[str, str]:
         """Every chunk id with its content hash (what the lexical index is checked against)."""
-        found: dict[str, str] = {}
-        offset = 0
-        while True:
-            got = self._col.get(limit=self._batch, offset=offset, include=["metadatas"])
-            if not got["ids"]:
-                return found
-            for cid, meta in zip(got["ids"], got["metadatas"] or []):
-                found[cid] = str((meta or {}).get("content_hash", ""))
-            offset += len(got["ids"])
+        return {cid: str((meta or {}).get("content_hash", ""))
+                for page in self._pages(["metadatas"], self._batch)
+                for cid, meta in zip(page["ids"], page["metadatas"] or [])}
 
     def chunks_by_id(self, ids: Sequence[str]) -> list[Chunk]:
         """The stored chunks of `ids` (unknown ids are skipped)."""
@@ -180,14 +179,9 @@ class ChromaStore:
 
     def all_chunks(self) -> Iterator[Chunk]:
         """Every stored chunk (for lexical indexes and inspection), in pages of one batch."""
-        offset = 0
-        while True:
-            got = self._col.get(limit=self._batch, offset=offset, include=["documents", "metadatas"])
-            if not got["ids"]:
-                return
-            for cid, doc, meta in zip(got["ids"], got["documents"] or [], got["metadatas"] or []):
-                yield _chunk_from(cid, doc, meta)
-            offset += len(got["ids"])
+        for page in self._pages(["documents", "metadatas"], self._batch):
+            yield from (_chunk_from(cid, doc, meta)
+                        for cid, doc, meta in zip(page["ids"], page["documents"] or [], page["metadatas"] or []))
 
     # -- manifest ------------------------------------------------------------------------
     def manifest(self) -> dict[str, ManifestEntry]:
