@@ -23,6 +23,20 @@ def _fmt(value: Any) -> str:
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
+def comparison_rows(report: dict[str, Any]) -> list[tuple[str, list[str]]]:
+    """The comparison table of a report.json: (metric, formatted value per variant) rows."""
+    variants = report["variants"]
+    names = list(variants)
+    rows = [(f"{section}.{key}", [_fmt(variants[n][section][key]) for n in names]) for section, key in TABLE]
+    for stage in (*STAGES, "time_to_first_token"):
+        for stat in ("p50", "p95"):
+            rows.append((f"latency.{stage} {stat} (s)", [_fmt(variants[n]["latency"][stage][stat])
+                                                         for n in names]))
+    rows.append(("latency.tokens_per_s", [_fmt(variants[n]["latency"]["tokens_per_s"]) for n in names]))
+    rows.append(("questions", [str(variants[n]["n_questions"]) for n in names]))
+    return rows
+
+
 def markdown(report: dict[str, Any]) -> str:
     variants = report["variants"]
     names = list(variants)
@@ -31,15 +45,7 @@ def markdown(report: dict[str, Any]) -> str:
              f"(limit {report['run']['limit']}, seed {report['run']['seed']}).", "",
              "| metric | " + " | ".join(f"`{n}`" for n in names) + " |",
              "|---|" + "---|" * len(names)]
-    for section, key in TABLE:
-        lines.append(f"| {section}.{key} | " + " | ".join(_fmt(variants[n][section][key]) for n in names) + " |")
-    for stage in (*STAGES, "time_to_first_token"):
-        for stat in ("p50", "p95"):
-            lines.append(f"| latency.{stage} {stat} (s) | " + " | ".join(
-                _fmt(variants[n]["latency"][stage][stat]) for n in names) + " |")
-    lines.append("| latency.tokens_per_s | " + " | ".join(_fmt(variants[n]["latency"]["tokens_per_s"])
-                                                        for n in names) + " |")
-    lines.append("| questions | " + " | ".join(str(variants[n]["n_questions"]) for n in names) + " |")
+    lines += [f"| {label} | " + " | ".join(values) + " |" for label, values in comparison_rows(report)]
     first = variants[names[0]]["latency"]
     lines += ["", f"Index: {first['index_chunks']} chunks, built in {_fmt(first['index_build_seconds'])} s.",
               "", "Definitions: recall/MRR/nDCG over answerable questions (a hit is a chunk of the gold "

@@ -14,6 +14,7 @@ import hashlib
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -108,7 +109,7 @@ def _plan(root: Path, store: Store, chunker: Chunker, report: IngestReport
     return work, removed
 
 
-def _vectors(group: list[_Work], embedder: Embedder, store: Store, bar: tqdm,
+def _vectors(group: list[_Work], embedder: Embedder, store: Store, advance: Callable[[int], None],
              report: IngestReport, known: dict[str, np.ndarray]) -> np.ndarray:
     """Vectors for every chunk of the group: reuse stored ones, embed each new text once.
 
@@ -124,20 +125,20 @@ def _vectors(group: list[_Work], embedder: Embedder, store: Store, bar: tqdm,
         fresh = embedder.embed_documents([text_of[h] for h in todo])
         known.update(zip(todo, fresh))
         report.chunks_embedded += len(todo)
-    bar.update(len(chunks))
+    advance(len(chunks))
     if not chunks:
         return np.zeros((0, embedder.dimension), dtype=np.float32)
     return np.stack([known[c.content_hash] for c in chunks])
 
 
 def _write_group(group: list[_Work], embedder: Embedder, store: Store, chunker: Chunker,
-                 bar: tqdm, report: IngestReport, known: dict[str, np.ndarray],
+                 advance: Callable[[int], None], report: IngestReport, known: dict[str, np.ndarray],
                  lexical: LexicalIndex | None) -> None:
     """Intent records, vectors, upsert, stale deletion, then the complete manifest entries."""
     store.put_manifest([ManifestEntry(w.source, "" if w.is_new else "changed",
                                       tuple(dict.fromkeys([*w.old_ids, *(c.id for c in w.chunks)])),
                                       chunker.signature, _now(), "pending") for w in group])
-    vectors = _vectors(group, embedder, store, bar, report, known)
+    vectors = _vectors(group, embedder, store, advance, report, known)
     chunks = [c for w in group for c in w.chunks]
     store.upsert(chunks, vectors)
     if lexical is not None:
@@ -183,7 +184,8 @@ def mark_written(store: Store) -> None:
 
 
 def ingest_folder(root: str | Path, *, embedder: Embedder, store: Store, chunker: Chunker,
-                  lexical: LexicalIndex | None = None, progress: bool = True) -> IngestReport:
+                  lexical: LexicalIndex | None = None, progress: bool = True,
+                  on_progress: Callable[[int, int], None] | None = None) -> IngestReport:
     """Bring the index in step with the folder `root`.
 
     Args:
@@ -193,6 +195,7 @@ def ingest_folder(root: str | Path, *, embedder: Embedder, store: Store, chunker
         chunker: splits pages into chunks.
         lexical: the BM25 index kept in step with the store (None: none kept).
         progress: show a progress bar while embedding.
+        on_progress: called with (chunks done, chunks to do) as groups are embedded and written.
 
     Returns:
         An IngestReport.
@@ -213,7 +216,7 @@ def ingest_folder(root: str | Path, *, embedder: Embedder, store: Store, chunker
             sync_with_store(lexical, store, progress)
         # 2. Read and chunk what changed; find what disappeared.
         work, removed = _plan(root, store, chunker, report)
-        store.set_metadata({"embedding_model": embedder.name,
+        store.set_metadata({"source_root": str(root.resolve()), "embedding_model": embedder.name,
                             "embedding_dimension": embedder.dimension,
                             "embedding_max_tokens": embedder.max_tokens,
                             "chunker": chunker.signature})
@@ -221,15 +224,24 @@ def ingest_folder(root: str | Path, *, embedder: Embedder, store: Store, chunker
         total = sum(len(w.chunks) for w in work)
         with tqdm(total=total, desc="embedding chunks", unit="chunk", disable=not progress or not total,
                   leave=False) as bar:
+            done = [0]  # a disabled bar counts nothing
+
+            def advance(n: int) -> None:
+                bar.update(n)
+                done[0] += n
+                if on_progress is not None:
+                    on_progress(done[0], total)
+
+            advance(0)
             group: list[_Work] = []
             known: dict[str, np.ndarray] = {}
             for w in work:
                 group.append(w)
                 if sum(len(g.chunks) for g in group) >= GROUP_CHUNKS:
-                    _write_group(group, embedder, store, chunker, bar, report, known, lexical)
+                    _write_group(group, embedder, store, chunker, advance, report, known, lexical)
                     group = []
             if group:
-                _write_group(group, embedder, store, chunker, bar, report, known, lexical)
+                _write_group(group, embedder, store, chunker, advance, report, known, lexical)
         # 4. Remove what is gone from the folder.
         report.chunks_deleted += remove_sources(store, removed, lexical)
         report.files_removed = len(removed)

@@ -25,6 +25,7 @@ def _register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", metavar="FILE", help="TOML configuration (default: ./rag.toml if present)")
     p.add_argument("--queue-timeout", type=float, default=120.0, metavar="S",
                    help="seconds a request waits for the busy model before a 503 (default 120)")
+    p.add_argument("--reports", metavar="DIR", help="a folder of `rag eval` outputs the page shows")
 
 
 def is_loopback(host: str) -> bool:
@@ -48,9 +49,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
                           "to the API key clients must send (Authorization: Bearer KEY)")
     pipeline = pipeline_from(args, **{"index.chroma_url": args.chroma})
     pipeline.store()  # a missing index fails now, not at the first question
+    app = create_app(pipeline, api_key=api_key, queue_timeout=args.queue_timeout, reports=args.reports,
+                     preload=True)
     auth = f"API key required ({API_KEY_ENV})" if api_key else "no API key (loopback only)"
-    print(f"rag serve: http://{args.host}:{args.port} over {pipeline.info()['index']}; {auth}",
+    print(f"rag serve: the page and API at http://{args.host}:{args.port} over "
+          f"{pipeline.info()['index']}; {auth}; loading the model",
           file=sys.stderr, flush=True)
-    app = create_app(pipeline, api_key=api_key, queue_timeout=args.queue_timeout)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0

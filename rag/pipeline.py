@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from rag.components import Components
 from rag.config import RagConfig, apply_options, load_config
 from rag.embedder import Embedder
+from rag.errors import ConfigError
 from rag.store import Store
 from rag.types import Answer
 
@@ -76,6 +78,56 @@ class Pipeline(Components):
         """Like `ask`, but iterate for text as it is generated; `.answer` holds the Answer after."""
         return self.chain().stream(question, k, filter)
 
+    def passages(self, answer: Answer) -> list[Any]:
+        """Each of the answer's sources as a Passage: the chunk's whole text and the stretch to
+        highlight (the answer's exact span, else its best-matching sentence; see rag.passages)."""
+        from rag.passages import passages
+
+        chunks = self.store().chunks_by_id([s.chunk_id for s in answer.sources])
+        return passages(answer, {c.id: c for c in chunks})
+
+    def ask_options(self) -> dict[str, Any]:
+        """The per-question settings a client may change (`variant`, k) and their defaults."""
+        from rag.config_sections import RETRIEVAL_MODES
+
+        c = self.config
+        g = c.generator
+        if self._generator is not None:  # loaded or given: it knows
+            switchable = bool(getattr(self._generator, "can_disable_adapter", False))
+        else:
+            switchable = bool(g.adapter) and not g.merge_adapter and not g.endpoint
+        return {"k": c.retrieval.k, "retrieval": c.retrieval.mode, "retrieval_modes": list(RETRIEVAL_MODES),
+                "adapter": g.adapter,
+                "answer_mode": c.answer.mode, "votes": c.answer.votes, "adapter_switchable": switchable}
+
+    def variant(self, retrieval: str | None = None, adapter: bool = True) -> Pipeline:
+        """This pipeline with another retrieval mode and/or its adapter switched off, sharing
+        the index and the models it has loaded (a server's per-question settings).
+
+        Raises:
+            ConfigError: an unknown retrieval mode, or adapter=False without an adapter that
+                can be switched off (none, merged, or a remote generator).
+        """
+        options: dict[str, Any] = {}
+        if retrieval is not None and retrieval != self.config.retrieval.mode:
+            options["retrieval.mode"] = retrieval
+        if not adapter and self.config.generator.adapter:
+            options["generator.adapter"] = "none"
+        if not options:
+            return self
+        config = apply_options(self.config, options)  # checks the mode before anything loads
+        generator = self.generator()
+        if "generator.adapter" in options:
+            if not getattr(generator, "can_disable_adapter", False):
+                raise ConfigError(f"the adapter cannot be switched off here: generator.adapter = "
+                                  f"{self.config.generator.adapter!r}, merge_adapter = "
+                                  f"{self.config.generator.merge_adapter}, endpoint = {self.config.generator.endpoint!r}")
+            generator = generator.without_adapter()
+        store = self.store()
+        other = Pipeline(config=config, embedder=self.embedder(store), generator=generator, store=store)
+        other._lexical, other._following = self.lexical_index(), self._synced_lexical(store)
+        return other
+
     def as_retriever(self, k: int | None = None, filter: Any = None) -> Any:  # noqa: A002
         """A LangChain BaseRetriever over this index (`filter` as in `ask`; `.invoke(q,
         filter=...)` overrides it per call)."""
@@ -90,8 +142,14 @@ class Pipeline(Components):
         return as_text_runnable(self.chain()) if text else as_runnable(self.chain())
 
     # -- ingest --------------------------------------------------------------------------
-    def ingest(self, folder: str | Path, progress: bool = True) -> Any:
-        """Bring the index in step with `folder` (incremental). Returns an IngestReport."""
+    def ingest(self, folder: str | Path, progress: bool = True,
+               on_progress: Callable[[int, int], None] | None = None) -> Any:
+        """Bring the index in step with `folder` (incremental). Returns an IngestReport.
+
+        Args:
+            progress: a progress bar on stderr.
+            on_progress: called with (chunks done, chunks to do) as the ingest advances.
+        """
         from ingest.chunking import Chunker
         from ingest.pipeline import ingest_folder
 
@@ -101,7 +159,8 @@ class Pipeline(Components):
         chunker = Chunker(embedder.count_tokens, embedder.max_tokens,
                           chunking.chunk_size_tokens, chunking.chunk_overlap_tokens)
         return ingest_folder(folder, embedder=embedder, store=store, chunker=chunker,
-                             lexical=self.lexical_index(), progress=progress)
+                             lexical=self.lexical_index(), progress=progress,
+                             on_progress=on_progress)
 
     def forget(self, source: str) -> int:
         """Remove one source's chunks and manifest entry; returns chunks deleted.
@@ -121,7 +180,8 @@ class Pipeline(Components):
             return remove_sources(store, [source], self.lexical_index())
 
     def info(self) -> dict[str, Any]:
-        """What the index holds: model, chunker, counts, and each file with its chunk count."""
+        """What the index holds: model, chunker, the folder last ingested (`source_root`; the
+        index mirrors it), counts, and each file with its chunk count."""
         store = self.store()
         meta = store.metadata()
         manifest = store.manifest()
@@ -131,5 +191,6 @@ class Pipeline(Components):
                 "collection": self.config.index.collection,
                 "embedding_model": meta.get("embedding_model"),
                 "embedding_dimension": meta.get("embedding_dimension"),
-                "chunker": meta.get("chunker"), "files": len(files), "chunks": store.count(),
+                "chunker": meta.get("chunker"), "source_root": meta.get("source_root"),
+                "files": len(files), "chunks": store.count(),
                 "sources": files}

@@ -23,6 +23,21 @@ def sentence_around(text: str, start: int, end: int) -> tuple[str, int]:
     return text[left:right].rstrip(), start - left
 
 
+def sentence_bounds(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each sentence of `text`, surrounding white space left out."""
+    bounds, left = [], 0
+    for stop in [m.end() for m in _SENTENCE_END.finditer(text)] + [len(text)]:
+        start, end = left, stop
+        while start < end and text[start].isspace():
+            start += 1
+        while end > start and text[end - 1].isspace():
+            end -= 1
+        if end > start:
+            bounds.append((start, end))
+        left = stop
+    return bounds
+
+
 def make_span(block: int, chunk_id: str, text: str, start: int, end: int) -> Span:
     """A Span for text[start:end], with surrounding white space moved out of the offsets."""
     while start < end and text[start].isspace():

@@ -62,10 +62,11 @@ class Source:
     chunk_id: str
     score: float
     snippet: str
+    section: str = ""  # the chunk's Markdown heading path, "" when none
 
     def to_dict(self) -> dict[str, object]:
-        return {"source": self.source, "page": self.page, "chunk_id": self.chunk_id,
-                "score": round(self.score, 4), "snippet": self.snippet}
+        return {"source": self.source, "page": self.page, "section": self.section,
+                "chunk_id": self.chunk_id, "score": round(self.score, 4), "snippet": self.snippet}
 
 
 @dataclass(frozen=True)

@@ -83,3 +83,15 @@ def demo_index(tmp_path_factory, minilm) -> Path:
     index = tmp_path_factory.mktemp("demo") / "index"
     Pipeline(index=index, embedder=minilm).ingest(DEMO, progress=False)
     return index
+
+
+def make_eval_report(out: Path, variants: tuple[str, ...] = ("default", "k=1")) -> Path:
+    """A real `rag eval` output folder (report.json, report.md, PNGs) from the tiny SQuAD
+    fixture with fake models; returns `out`."""
+    from eval.harness import EvalRun, Harness
+    from rag.fakes import ExtractiveGenerator
+
+    run = EvalRun(data=FIXTURES / "tiny_squad.json", out=out, progress=False, limit=8, seed=1,
+                  variants=variants)  # type: ignore[arg-type]
+    Harness(run, embedder=HashEmbedder(), generator_factory=lambda config: ExtractiveGenerator()).execute()
+    return out

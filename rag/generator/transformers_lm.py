@@ -3,6 +3,7 @@ optional PEFT LoRA adapter, the refusal margin's log-probabilities, and a stop f
 
 from __future__ import annotations
 
+import copy
 import json
 import time
 from collections.abc import Iterator, Sequence
@@ -88,8 +89,27 @@ class TransformersGenerator:
         self.context_window = min(context_window, int(limit))
         self.load_seconds = time.perf_counter() - started
         self.stop_on_loop = stop_on_loop
+        self.adapter_off = False
         eos = self.tokenizer.eos_token_id
         self.eos_ids = [eos] + [t for t in _as_list(self.model.generation_config.eos_token_id) if t != eos]
+
+    @property
+    def can_disable_adapter(self) -> bool:
+        """Whether an unmerged LoRA adapter is loaded, which `without_adapter` can switch off."""
+        return self.adapter is not None and hasattr(self.model, "disable_adapter")
+
+    def without_adapter(self) -> TransformersGenerator:
+        """This generator with its adapter switched off, sharing the weights in memory.
+
+        Raises:
+            ValueError: no adapter to switch off (none loaded, or merged into the weights).
+        """
+        if not self.can_disable_adapter:
+            raise ValueError(f"generator {self.name!r} has no unmerged adapter to switch off "
+                             f"(adapter: {self.adapter!r}; a merged adapter cannot be)")
+        view = copy.copy(self)  # shallow: the same model and tokenizer
+        view.adapter, view.adapter_off = None, True
+        return view
 
     def _encode(self, messages: Messages) -> dict[str, Any]:
         encoded: Any = self.tokenizer.apply_chat_template(
@@ -128,6 +148,8 @@ class TransformersGenerator:
             if decoding.spans else None
         steps = greedy_decode(self.model, input_ids, max_new_tokens, self.eos_ids, constraint=constraint,
                               refusal=refusal, stop=ends_in_loop if self.stop_on_loop else None)
+        if self.adapter_off:
+            steps = _adapter_disabled(self.model, steps)
         tokens: list[int] = []
         shown = ""
         while True:
@@ -150,6 +172,18 @@ class TransformersGenerator:
             offsets = spans[match.text_index]["offset_mapping"]
             stats["span"] = (match.text_index, int(offsets[match.token_start][0]),
                              int(offsets[match.token_end - 1][1]))
+
+
+def _adapter_disabled(model: Any, steps: Iterator[int]) -> Any:
+    """`steps` with the adapter disabled during each decoding step only, so a stream abandoned
+    midway never leaves it off for the adapter's other users."""
+    while True:
+        with model.disable_adapter():
+            try:
+                token = next(steps)
+            except StopIteration as done:
+                return done.value
+        yield token
 
 
 def _as_list(value: Any) -> list[int]:

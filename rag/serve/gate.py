@@ -33,6 +33,11 @@ class ModelGate:
         self._lock = threading.Lock()
         self.waiting = 0
 
+    @property
+    def busy(self) -> bool:
+        """Whether the generator (or an ingest) is in use now."""
+        return self._lock.locked()
+
     def _acquire(self) -> None:
         self.waiting += 1
         try:

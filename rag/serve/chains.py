@@ -1,0 +1,59 @@
+"""The server's chains: one per (retrieval mode, adapter on/off) a client asked for, each a
+variant of the one pipeline sharing its index and loaded models, built on first use."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+class Chains:
+    """Builds, caches and preloads the pipeline's chains.
+
+    Args:
+        pipeline: a rag.Pipeline (or anything with chain(); `variant` for per-question settings).
+    """
+
+    def __init__(self, pipeline: Any) -> None:
+        self.pipeline = pipeline
+        self._chains: dict[tuple[str | None, bool], Any] = {}
+        self._lock = threading.Lock()  # two first requests must not load the models twice
+        self.state = "idle"  # -> "loading" -> "ready" or "failed" (preload)
+        self.error = ""
+
+    def has(self, retrieval: str | None = None, adapter: bool | None = None) -> bool:
+        """Whether the chain for these settings is built already."""
+        return (retrieval, True if adapter is None else adapter) in self._chains
+
+    def get(self, retrieval: str | None = None, adapter: bool | None = None) -> Any:
+        """The chain for these settings (None = the configured default).
+
+        Raises:
+            ConfigError: an unknown retrieval mode, or an adapter that cannot be switched off.
+        """
+        key = (retrieval, True if adapter is None else adapter)
+        with self._lock:
+            if key not in self._chains:
+                source = self.pipeline if key == (None, True) else self.pipeline.variant(*key)
+                self._chains[key] = source.chain()
+            return self._chains[key]
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the default chain and its generator are loaded."""
+        chain = self._chains.get((None, True))
+        return chain is not None and hasattr(chain._generator, "generate")
+
+    def preload(self) -> None:
+        """Load the default chain and its generator now (a server's start), recording the
+        outcome in `state` / `error` so a page can say the model is loading or failed to."""
+        self.state = "loading"
+        try:
+            _ = self.get().generator  # the generator property loads it
+            self.state = "ready"
+        except Exception as exc:  # noqa: BLE001 - reported by /health; the first question retries
+            log.exception("preloading the model failed")
+            self.state, self.error = "failed", f"{type(exc).__name__}: {exc}"

@@ -1,0 +1,56 @@
+"""Ingest jobs: `POST /ingest/jobs` starts an ingest in the background and `GET
+/ingest/jobs/ID` reports its progress, so a page can show a progress bar. The ingest itself
+runs through the model gate like every write: this process stays the index's single writer."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class IngestJob:
+    """One ingest's state: queued -> running -> done or failed."""
+
+    id: str
+    folder: str
+    state: str = "queued"
+    done: int = 0
+    total: int = 0
+    report: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+    started: float = field(default_factory=time.time)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "folder": self.folder, "state": self.state, "done": self.done,
+                "total": self.total, "report": self.report, "error": self.error}
+
+
+class IngestJobs:
+    """The server's ingest jobs, newest kept; older finished ones are forgotten past `keep`."""
+
+    def __init__(self, keep: int = 20) -> None:
+        self.keep = keep
+        self._jobs: dict[str, IngestJob] = {}
+
+    def new(self, folder: str) -> IngestJob:
+        job = IngestJob(uuid.uuid4().hex[:12], folder)
+        self._jobs[job.id] = job
+        finished = [j for j in self._jobs.values() if j.state in ("done", "failed")]
+        for old in sorted(finished, key=lambda j: j.started)[:max(0, len(self._jobs) - self.keep)]:
+            del self._jobs[old.id]
+        return job
+
+    def get(self, job_id: str) -> IngestJob | None:
+        return self._jobs.get(job_id)
+
+    def run(self, job: IngestJob, pipeline: Any) -> None:
+        """Run `job` (in a worker thread, inside the gate), recording progress and outcome."""
+        def on_progress(done: int, total: int) -> None:
+            job.done, job.total = done, total
+
+        job.state = "running"
+        report = pipeline.ingest(job.folder, progress=False, on_progress=on_progress)
+        job.report, job.state = dict(report.to_dict()), "done"

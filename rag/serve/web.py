@@ -1,0 +1,95 @@
+"""The page's routes on `rag serve`: the page and its static files (no other host is ever
+asked for anything: a Content-Security-Policy of 'self' says so to the browser), ingest jobs
+with progress, and the evaluation reports of `--reports DIR`."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel
+
+from rag.serve.jobs import IngestJobs
+from rag.serve.reports import NotFoundError, ReportFolders
+
+STATIC = Path(__file__).with_name("static")
+SELF_ONLY = ("default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
+             "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+
+
+class IngestJobRequest(BaseModel):
+    folder: str
+
+
+def add_web_routes(app: FastAPI, pipeline: Any, gate: Any, guard: list[Any], error_body: Any,
+                   reports: ReportFolders | None = None) -> None:
+    """Add the page, ingest jobs and report routes to `app`.
+
+    Args:
+        pipeline: the served Pipeline (ingests, info).
+        gate: the server's ModelGate (ingest jobs queue there like every use of the index).
+        guard: the API-key dependency list of the API routes.
+        error_body: exception -> the JSON error object the API answers with.
+        reports: the report folders of `--reports DIR`, or None.
+    """
+    jobs = IngestJobs()
+
+    @app.middleware("http")
+    async def self_only(request: Request, call_next: Any) -> Response:
+        response: Response = await call_next(request)
+        response.headers.setdefault("Content-Security-Policy", SELF_ONLY)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        return response
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.post("/ingest/jobs", dependencies=guard, status_code=202)
+    async def start_ingest(body: IngestJobRequest) -> dict[str, Any]:
+        job = jobs.new(body.folder)
+
+        async def run() -> None:
+            try:
+                await gate.run(lambda: jobs.run(job, pipeline))
+            except Exception as exc:  # noqa: BLE001 - the job's outcome, read by polling
+                job.state, job.error = "failed", error_body(exc)["error"]
+
+        app.state.ingest_tasks = getattr(app.state, "ingest_tasks", set())
+        task = asyncio.get_running_loop().create_task(run())
+        app.state.ingest_tasks.add(task)  # a reference, so the task is not collected midway
+        task.add_done_callback(app.state.ingest_tasks.discard)
+        return job.to_dict()
+
+    @app.get("/ingest/jobs/{job_id}", dependencies=guard)
+    async def ingest_job(job_id: str) -> Any:
+        job = jobs.get(job_id)
+        if job is None:
+            return JSONResponse(error_body(NotFoundError(f"no ingest job {job_id!r}")), status_code=404)
+        return job.to_dict()
+
+    @app.get("/reports", dependencies=guard)
+    async def report_list() -> dict[str, Any]:
+        if reports is None:
+            return {"root": None, "reports": []}
+        return {"root": str(reports.root), "reports": reports.names()}
+
+    @app.get("/reports/summary", dependencies=guard)
+    async def report_summary(name: str) -> dict[str, Any]:
+        return _reports(reports).summary(name)
+
+    @app.get("/reports/file", dependencies=guard)
+    async def report_file(name: str, file: str) -> FileResponse:
+        return FileResponse(_reports(reports).file(name, file))
+
+
+def _reports(reports: ReportFolders | None) -> ReportFolders:
+    if reports is None:
+        raise NotFoundError("this server has no reports: start it with rag serve --reports DIR")
+    return reports
