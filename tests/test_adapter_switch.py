@@ -1,0 +1,45 @@
+"""Switching the LoRA adapter off per question (the page's adapter setting), with the real
+SmolLM2 and the packaged adapter: the base model's answer, the same weights in memory, and
+the adapter still on for everyone else, even after an abandoned stream."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rag import Pipeline
+
+pytestmark = pytest.mark.integration
+DOC = ("Starting in 1965, Donald Davies at the National Physical Laboratory, UK, independently developed "
+       "the same message routing methodology as developed by Baran. He called it packet switching.")
+MESSAGES = [{"role": "user", "content": f'<doc id="1" source="a.md">\n{DOC}\n</doc>\n\n'
+                                         "Question: Who called it packet switching?"}]
+
+
+def test_the_adapter_switched_off_answers_as_the_base_model_and_stays_on_for_others(
+        demo_index: Path, minilm, smollm) -> None:
+    p = Pipeline(index=demo_index, embedder=minilm)
+    off = p.variant(adapter=False)
+    assert off.generator().model is p.generator().model and off.embedder() is p.embedder()  # nothing loaded twice
+    assert p.ask_options()["adapter_switchable"] and p.generator().can_disable_adapter
+    base = smollm.generate(MESSAGES, 24).text  # a separately loaded model without adapter
+    adapted = p.generator().generate(MESSAGES, 24).text
+    assert adapted != base
+    assert off.generator().generate(MESSAGES, 24).text == base
+    abandoned = iter(off.generator().stream(MESSAGES, 24))
+    next(abandoned)
+    abandoned.close()  # a client that left mid-answer
+    assert p.generator().generate(MESSAGES, 24).text == adapted
+    assert off.config.generator.adapter is None and p.config.generator.adapter == "squad2-grounded"
+    answer = off.ask("Who invented packet switching?")
+    assert answer.sources and answer.sources[0].source.endswith(".md")
+
+
+def test_a_merged_adapter_cannot_be_switched_off(demo_index: Path, minilm) -> None:
+    from rag.errors import ConfigError
+
+    merged = Pipeline(index=demo_index, embedder=minilm, **{"generator.merge_adapter": True})
+    assert merged.ask_options()["adapter_switchable"] is False
+    with pytest.raises(ConfigError, match="cannot be switched off"):
+        merged.variant(adapter=False)

@@ -1,0 +1,248 @@
+"""The page of `rag serve`, end to end in headless Chromium with the real models: a question
+streams in and shows its sources with the answer highlighted, an off-topic one is refused with
+its reason, settings and the `rag ask` command, the index view ingests with progress, the
+reports view shows a real eval output, keyboard only on a phone-sized screen, and not one
+request to another host. They need Debian's chromium (`apt-get install chromium`)."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import DEMO, make_eval_report, write_docs
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration]
+
+CHROMIUM = os.environ.get("RAG_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+QUESTION = "Who invented packet switching?"
+OFF_TOPIC = "What is the best recipe for chocolate cake?"
+
+if not Path(CHROMIUM).is_file():
+    pytest.skip(f"browser tests skipped: no Chromium at {CHROMIUM} (apt-get install chromium, or set "
+                "RAG_CHROMIUM to its path)", allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api", reason="browser tests skipped: playwright is not installed")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory, minilm: Any) -> Iterator[dict[str, Any]]:
+    """`rag serve` on a free loopback port over a one-article index (real MiniLM and SmolLM2),
+    with a reports folder holding one real eval output; waits until the model is loaded."""
+    import httpx
+
+    from rag import Pipeline
+
+    root = tmp_path_factory.mktemp("site")
+    docs = root / "docs"
+    docs.mkdir()
+    shutil.copy(DEMO / "Packet_switching.md", docs)
+    index = root / "index"
+    Pipeline(index=index, embedder=minilm).ingest(docs, progress=False)
+    make_eval_report(root / "reports" / "run-a")
+    config = root / "rag.toml"
+    config.write_text("[retrieval]\nmin_score = 0.3\n", encoding="utf-8")  # off-topic: refused before generating
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "RAG_API_KEY"}
+    server = subprocess.Popen([sys.executable, "-m", "rag.cli", "serve", "--index", str(index), "--port", str(port),
+                               "--config", str(config), "--reports", str(root / "reports")],
+                              stderr=subprocess.PIPE, text=True, env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        health: dict[str, Any] = {}
+        for _ in range(1200):
+            try:
+                health = httpx.get(base + "/health").json()
+                if health["model_state"] in ("ready", "failed"):
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        assert health.get("model_state") == "ready", health
+        yield {"base": base, "index": index, "docs": docs, "root": root}
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with sync_api.sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Any, site: dict[str, Any]) -> Iterator[Any]:
+    """A fresh page on the site; every URL it requests is kept in `page.requested`."""
+    context = browser.new_context(viewport={"width": 1100, "height": 900})
+    tab = context.new_page()
+    tab.requested = []
+    tab.on("request", lambda request: tab.requested.append(request.url))
+    tab.goto(site["base"] + "/")
+    yield tab
+    assert all(url.startswith(site["base"] + "/") or url.startswith(("data:", "blob:")) for url in tab.requested), \
+        [u for u in tab.requested if not u.startswith(site["base"])]
+    context.close()
+
+
+RECORD_SNAPSHOTS = """() => {
+  window.snaps = [];
+  new MutationObserver(() => {
+    const entry = document.querySelector('#history > li');
+    if (!entry) return;
+    window.snaps.push({state: entry.dataset.state, text: entry.querySelector('.answer').textContent,
+                       sources: entry.querySelectorAll('.sources > li').length});
+  }).observe(document.getElementById('history'), {subtree: true, childList: true, characterData: true,
+                                                    attributes: true});
+}"""
+
+
+def ask(page: Any, question: str) -> Any:
+    """Type `question` in the focused box, press Enter, wait for the answer; the entry."""
+    page.focus("#question")
+    page.keyboard.type(question)
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#history > li:first-child:is([data-state=done], [data-state=error])", timeout=120_000)
+    return page.locator("#history > li").first
+
+
+def test_an_answer_streams_in_then_shows_its_sources_with_the_span_highlighted(
+        page: Any, site: dict[str, Any], tmp_path: Path) -> None:
+    page.evaluate(RECORD_SNAPSHOTS)
+    entry = ask(page, QUESTION)
+    assert entry.get_attribute("data-state") == "done", entry.inner_text()
+    answer = entry.locator(".answer").inner_text()
+    snaps = page.evaluate("window.snaps")
+    streamed = [s for s in snaps if s["state"] == "streaming" and s["text"].strip() and s["sources"] == 0]
+    assert streamed, snaps  # text was on screen while generating, before the answer and its sources
+    assert entry.get_attribute("data-refused") == "false" and answer.strip()
+    sources = entry.locator(".sources > li")
+    assert sources.count() >= 1 and "Packet_switching.md" in sources.first.inner_text()
+    assert "score" in sources.first.inner_text() and "Packet switching" in sources.first.inner_text()  # section
+    exact = entry.locator(".passage mark.exact")
+    assert exact.count() == 1 and exact.inner_text().strip() == answer.strip()  # extractive: the answer itself
+    timings = entry.locator("details.timings")
+    assert timings.get_attribute("open") is None and "retrieve" not in timings.inner_text()  # collapsed
+    timings.locator("summary").click()
+    assert "retrieve" in timings.inner_text() and "tokens generated" in timings.inner_text()
+    page.screenshot(path=str(tmp_path / "answer.png"), full_page=True)
+    assert (tmp_path / "answer.png").stat().st_size > 10_000
+
+
+def test_an_off_topic_question_is_refused_with_its_reason(page: Any) -> None:
+    entry = ask(page, OFF_TOPIC)
+    assert entry.get_attribute("data-refused") == "true"
+    assert "no relevant text" in entry.locator(".verdict.refusal").inner_text()
+
+
+def test_settings_apply_per_question_and_copy_as_a_runnable_rag_ask_command(page: Any, site: dict[str, Any]) -> None:
+    from rag.cli import build_parser
+
+    page.click("#settings summary")
+    page.fill("#k", "2")
+    page.select_option("#retrieval", "lexical")
+    page.fill("#source", "Packet*")
+    entry = ask(page, QUESTION)
+    assert "k 2 · lexical retrieval · source Packet*" in entry.locator(".asked").inner_text()
+    assert entry.locator(".sources > li").count() == 2
+    entry.locator("button.copy").click()
+    command = entry.locator(".command").inner_text()
+    words = shlex.split(command)
+    assert words[:3] == ["rag", "ask", QUESTION]
+    args = build_parser().parse_args(words[1:])  # the command the page wrote is one `rag ask` accepts
+    assert (args.k, args.retrieval, args.source, args.index) == (2, "lexical", "Packet*", str(site["index"]))
+    assert page.is_visible("#adapter")  # the packaged adapter is loaded unmerged: it can be switched off
+    page.uncheck("#adapter")
+    base = ask(page, QUESTION)
+    assert "adapter off" in base.locator(".asked").inner_text() and base.get_attribute("data-state") == "done"
+    base.locator("button.copy").click()
+    assert build_parser().parse_args(shlex.split(base.locator(".command").inner_text())[1:]).adapter == "none"
+    page.reload()  # the session's questions stay on the page
+    assert page.locator("#history > li").count() >= 1 and QUESTION in page.locator("#history").inner_text()
+
+
+def test_the_index_view_lists_files_and_ingests_a_folder_with_progress(page: Any, site: dict[str, Any]) -> None:
+    page.click("#tab-index")
+    page.wait_for_selector("#files tbody tr")
+    assert "Packet_switching.md" in page.locator("#files").inner_text()
+    assert "all-MiniLM-L6-v2" in page.locator("#index-summary").inner_text()
+    assert page.input_value("#folder") == str(site["docs"].resolve())  # the folder the index mirrors
+    page.fill("#folder", str(site["root"]))  # another folder: the page warns before replacing the index
+    page.click("#ingest-button")
+    assert "removes from the index every file" in page.locator("#ingest-status").inner_text()
+    write_docs(site["docs"], {"Honeybees.md": "# Honeybees\n\nHoneybees store nectar as honey in wax combs. " * 20})
+    page.fill("#folder", str(site["docs"].resolve()))
+    page.click("#ingest-button")
+    page.wait_for_function("() => document.getElementById('ingest-status').textContent.startsWith('Done')",
+                           timeout=120_000)
+    assert "1 added" in page.locator("#ingest-status").inner_text()
+    assert page.evaluate("document.getElementById('ingest-progress').value") == 1
+    page.wait_for_selector("#files td:text('Honeybees.md')")
+    assert "Packet_switching.md" in page.locator("#files").inner_text()  # nothing already stored was lost
+
+
+def test_the_reports_view_shows_the_comparison_table_and_plots(page: Any) -> None:
+    page.click("#tab-reports")
+    page.wait_for_selector("#report-table tbody tr")
+    header = page.locator("#report-table thead").inner_text()
+    assert "default" in header and "k=1" in header
+    assert "answer.f1" in page.locator("#report-table tbody").inner_text()
+    page.wait_for_function("() => [...document.querySelectorAll('#report-plots img')].length >= 3 && "
+                           "[...document.querySelectorAll('#report-plots img')].every(i => i.complete && i.naturalWidth > 0)")
+
+
+def test_keyboard_only_on_a_phone_sized_screen(browser: Any, site: dict[str, Any], tmp_path: Path) -> None:
+    context = browser.new_context(viewport={"width": 375, "height": 740}, is_mobile=True, has_touch=True)
+    phone = context.new_page()
+    phone.goto(site["base"] + "/")
+    phone.evaluate("document.activeElement.blur()")
+    for _ in range(12):  # from the top of the page, Tab until the question box
+        phone.keyboard.press("Tab")
+        if phone.evaluate("document.activeElement.id") == "question":
+            break
+    assert phone.evaluate("document.activeElement.id") == "question"
+    phone.keyboard.type(QUESTION)
+    phone.keyboard.press("Enter")
+    phone.wait_for_selector("#history > li[data-state=done]", timeout=120_000)
+    for view in ("ask", "reports"):
+        if view == "reports":
+            phone.focus("#tab-reports")
+            phone.keyboard.press("Enter")
+            phone.wait_for_selector("#report-table tbody tr")
+        width = phone.evaluate("document.documentElement.scrollWidth")
+        assert width <= 375, f"the {view} view scrolls sideways on a phone: {width} px"
+    phone.screenshot(path=str(tmp_path / "phone.png"), full_page=True)
+    context.close()
+
+
+def test_loading_and_busy_servers_are_said_so(browser: Any, site: dict[str, Any]) -> None:
+    context = browser.new_context()
+    tab = context.new_page()
+    tab.route("**/health", lambda route: route.fulfill(json={"status": "ok", "model_loaded": False,
+                                                             "model_state": "loading", "model_error": "",
+                                                             "waiting": 0, "busy": True}))
+    tab.route("**/ask/stream", lambda route: route.fulfill(status=503, json={"error": {
+        "type": "BusyError", "message": "the model stayed busy for 120 s"}}))
+    tab.goto(site["base"] + "/")
+    tab.wait_for_selector("#banner:not([hidden])")
+    assert "Loading the model" in tab.locator("#banner").inner_text()
+    entry = ask(tab, QUESTION)
+    assert "The server is busy" in entry.locator(".verdict.error").inner_text()
+    context.close()
