@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DEMO_INDEX := .demo_index
 DEMO_QUESTION := Who invented packet switching?
 
-.PHONY: setup test test-unit demo lint bench clean
+.PHONY: setup test test-unit demo serve lint bench clean
 
 setup: $(STAMP)
 
@@ -28,6 +28,14 @@ test-unit: setup
 demo: setup
 	$(BIN)/rag ingest corpora/wiki-demo --index $(DEMO_INDEX)
 	$(BIN)/rag ask "$(DEMO_QUESTION)" --index $(DEMO_INDEX)
+
+# The page and API over the demo index (ingested first; unchanged files are skipped).
+# REPORTS: a folder of `rag eval` outputs the page shows, when it exists.
+PORT ?= 8000
+REPORTS ?= out
+serve: setup
+	$(BIN)/rag ingest corpora/wiki-demo --index $(DEMO_INDEX)
+	$(BIN)/rag serve --index $(DEMO_INDEX) --port $(PORT) $(if $(wildcard $(REPORTS)),--reports $(REPORTS))
 
 lint: setup
 	$(BIN)/ruff check rag ingest eval tests bench
