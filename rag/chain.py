@@ -85,6 +85,11 @@ class RagChain:
             self._generator = self._generator()
         return self._generator  # type: ignore[return-value]
 
+    @property
+    def generator_loaded(self) -> bool:
+        """Whether the generator is loaded (it loads on first use)."""
+        return hasattr(self._generator, "generate")
+
     def ask(self, question: str, k: int | None = None, chunk_filter: Any = None) -> Answer:
         """Answer one question from the chunks `chunk_filter` allows (a ChunkFilter, a dict such
         as {"source": "docs/*.md", "pages": "3-7", "section": "Setup"}, or None).

@@ -24,9 +24,15 @@ class Chains:
         self.state = "idle"  # -> "loading" -> "ready" or "failed" (preload)
         self.error = ""
 
+    def _key(self, retrieval: str | None, adapter: bool | None) -> tuple[str | None, bool]:
+        """Settings equal to the configured ones count as the default (one chain, not two)."""
+        config = getattr(self.pipeline, "config", None)
+        default = config.retrieval.mode if config is not None else None
+        return (None if retrieval == default else retrieval, adapter is not False)
+
     def has(self, retrieval: str | None = None, adapter: bool | None = None) -> bool:
         """Whether the chain for these settings is built already."""
-        return (retrieval, True if adapter is None else adapter) in self._chains
+        return self._key(retrieval, adapter) in self._chains
 
     def get(self, retrieval: str | None = None, adapter: bool | None = None) -> Any:
         """The chain for these settings (None = the configured default).
@@ -34,7 +40,7 @@ class Chains:
         Raises:
             ConfigError: an unknown retrieval mode, or an adapter that cannot be switched off.
         """
-        key = (retrieval, True if adapter is None else adapter)
+        key = self._key(retrieval, adapter)
         with self._lock:
             if key not in self._chains:
                 source = self.pipeline if key == (None, True) else self.pipeline.variant(*key)
@@ -45,7 +51,7 @@ class Chains:
     def loaded(self) -> bool:
         """Whether the default chain and its generator are loaded."""
         chain = self._chains.get((None, True))
-        return chain is not None and hasattr(chain._generator, "generate")
+        return chain is not None and bool(chain.generator_loaded)
 
     def preload(self) -> None:
         """Load the default chain and its generator now (a server's start), recording the
