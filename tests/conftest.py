@@ -95,3 +95,15 @@ def make_eval_report(out: Path, variants: tuple[str, ...] = ("default", "k=1")) 
                   variants=variants)  # type: ignore[arg-type]
     Harness(run, embedder=HashEmbedder(), generator_factory=lambda config: ExtractiveGenerator()).execute()
     return out
+
+
+def fake_pipeline(tmp_path: Path, docs: dict[str, str]):  # -> rag.Pipeline
+    """A Pipeline on the fake embedder and extractive generator (free mode, no support check)
+    over `docs` ingested into tmp_path/index from tmp_path/docs."""
+    from rag import Pipeline
+    from rag.fakes import ExtractiveGenerator
+
+    p = Pipeline(index=tmp_path / "index", embedder=HashEmbedder(), generator=ExtractiveGenerator(),
+                 mode="free", min_support=None)
+    p.ingest(write_docs(tmp_path / "docs", docs), progress=False)
+    return p

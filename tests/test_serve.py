@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import write_docs
+from conftest import fake_pipeline, write_docs
 from fastapi.testclient import TestClient
 
 from rag import Pipeline
@@ -42,10 +42,7 @@ class SlowGenerator(ExtractiveGenerator):
 
 @pytest.fixture
 def pipeline(tmp_path: Path) -> Pipeline:
-    p = Pipeline(index=tmp_path / "index", embedder=HashEmbedder(), generator=ExtractiveGenerator(),
-                 mode="free", min_support=None)
-    p.ingest(write_docs(tmp_path / "docs", DOCS), progress=False)
-    return p
+    return fake_pipeline(tmp_path, DOCS)
 
 
 def events(body: str) -> list[tuple[str, Any]]:

@@ -8,11 +8,11 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import make_eval_report, write_docs
+from conftest import fake_pipeline, make_eval_report, write_docs
 from fastapi.testclient import TestClient
 
 from rag import Pipeline
-from rag.fakes import ExtractiveGenerator, HashEmbedder
+from rag.fakes import HashEmbedder
 from rag.passages import best_sentence, passages
 from rag.serve import create_app
 from rag.serve.web import STATIC
@@ -25,10 +25,7 @@ QUESTION = "What do bees turn nectar into inside the hive?"
 
 @pytest.fixture
 def pipeline(tmp_path: Path) -> Pipeline:
-    p = Pipeline(index=tmp_path / "index", embedder=HashEmbedder(), generator=ExtractiveGenerator(),
-                 mode="free", min_support=None)
-    p.ingest(write_docs(tmp_path / "docs", DOCS), progress=False)
-    return p
+    return fake_pipeline(tmp_path, DOCS)
 
 
 def test_the_page_and_its_files_are_served_and_reach_no_other_host(pipeline: Pipeline) -> None:
