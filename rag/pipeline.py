@@ -97,8 +97,8 @@ class Pipeline(Components):
         else:
             switchable = bool(g.adapter) and not g.merge_adapter and not g.endpoint
         return {"k": c.retrieval.k, "retrieval": c.retrieval.mode, "retrieval_modes": list(RETRIEVAL_MODES),
-                "adapter": g.adapter,
-                "answer_mode": c.answer.mode, "votes": c.answer.votes, "adapter_switchable": switchable}
+                "adapter": g.adapter, "adapter_switchable": switchable, "answer_mode": c.answer.mode,
+                "votes": c.answer.votes}
 
     def variant(self, retrieval: str | None = None, adapter: bool = True) -> Pipeline:
         """This pipeline with another retrieval mode and/or its adapter switched off, sharing

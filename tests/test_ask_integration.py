@@ -98,7 +98,8 @@ def test_cli_ask_json_has_the_documented_keys(demo_index: Path) -> None:
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout)
     assert {"answer", "refused", "reason", "support", "draft", "sources", "timings"} <= set(out)
-    assert set(out["sources"][0]) == {"source", "page", "chunk_id", "score", "snippet"}
+    assert set(out["sources"][0]) == {"source", "page", "section", "chunk_id", "score", "snippet"}
+    assert out["sources"][0]["section"]  # the demo articles are Markdown with headings
     assert {"embed_query", "retrieve", "generate", "total"} <= set(out["timings"])
 
 
