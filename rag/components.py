@@ -40,8 +40,6 @@ class Components:
             IndexMismatchError: the configured model is not the one the index was built with.
         """
         if self._embedder is None:
-            from rag.embedder import SentenceTransformerEmbedder
-
             recorded = store.metadata().get("embedding_model") if store is not None else None
             wanted = self.config.embedding.model or recorded or DEFAULT_EMBEDDING_MODEL
             if recorded and self.config.embedding.model and recorded != wanted:
@@ -49,7 +47,7 @@ class Components:
                     f"index {self.config.index.path!r} was built with embedding model {recorded!r}; "
                     f"embedding.model is {wanted!r}. Use the index's model or a new index path.")
             try:
-                self._embedder = SentenceTransformerEmbedder(wanted, self.config.embedding.batch_size)
+                self._embedder = self._embedder_class()(wanted, self.config.embedding.batch_size)
             except ModelLoadError as exc:
                 if wanted != recorded:
                     raise
@@ -59,6 +57,15 @@ class Components:
             check_embedding_model(store.metadata(), self._embedder.name, self._embedder.dimension,
                                   repr(self.config.index.path))
         return self._embedder
+
+    def _embedder_class(self) -> Any:
+        if self.config.embedding.backend == "onnx":
+            from rag.embedder_onnx import OnnxEmbedder
+
+            return OnnxEmbedder
+        from rag.embedder import SentenceTransformerEmbedder
+
+        return SentenceTransformerEmbedder
 
     def generator(self) -> Any:
         """The generator (loaded on first use; the first load of a GGUF converts and caches it)."""

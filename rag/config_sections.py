@@ -50,10 +50,13 @@ class EmbeddingConfig:
 
     model: str | None = None
     batch_size: int = 32
+    backend: str = "onnx"  # ONNX Runtime (same vectors, no torch import); "torch" = PyTorch
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
             raise _fail("embedding.batch_size", self.batch_size, "an integer >= 1")
+        if self.backend not in ("onnx", "torch"):
+            raise _fail("embedding.backend", self.backend, '"onnx" or "torch"')
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Embedders: the Protocol and the sentence-transformers implementation (the fake: rag.fakes).
+"""Embedders: the Protocol and the sentence-transformers implementation (the fake: rag.fakes),
+plus the export of its network to ONNX for rag.embedder_onnx.
 
 Only this module imports sentence-transformers.
 """
@@ -134,3 +135,56 @@ class SentenceTransformerEmbedder:
 
     def embed_query(self, text: str) -> np.ndarray:
         return self.embed_documents([text])[0]
+
+    def export_onnx(self, target: Path) -> None:
+        """Write the network, mean pooling and normalisation included, as one ONNX graph taking
+        input_ids, attention_mask and token_type_ids and giving the sentence vectors. The
+        loaded network is switched to eager attention for the export (same results).
+
+        Raises:
+            ModelLoadError: the model is not a BERT-style Transformer + mean Pooling (+ Normalize)
+                stack, or the export fails (it needs the onnx package).
+        """
+        import torch
+
+        model = self._load()
+        kinds = [type(m).__name__ for m in model]
+        pooling = _read_json(self.folder / "1_Pooling" / "config.json")
+        if kinds[:2] != ["Transformer", "Pooling"] or not pooling.get("pooling_mode_mean_tokens") \
+                or any(k not in ("Transformer", "Pooling", "Normalize") for k in kinds):
+            raise ModelLoadError(f"embedding model {self.name!r} ({' -> '.join(kinds)}) is not a "
+                                 "Transformer + mean Pooling stack: no ONNX export")
+        transformer = model[0].auto_model
+        if hasattr(transformer, "set_attn_implementation"):
+            transformer.set_attn_implementation("eager")  # a graph ONNX Runtime fuses into Attention ops
+        pooled = _mean_pooled(transformer)
+        names = ["input_ids", "attention_mask", "token_type_ids"]
+        sample = torch.ones(2, 8, dtype=torch.long)
+        axes = {n: {0: "batch", 1: "tokens"} for n in names} | {"embedding": {0: "batch"}}
+        try:
+            with torch.no_grad():
+                torch.onnx.export(pooled, (sample, torch.ones_like(sample), torch.zeros_like(sample)), str(target),
+                                  input_names=names, output_names=["embedding"], dynamic_axes=axes,
+                                  opset_version=17, dynamo=False)
+        except Exception as exc:  # noqa: BLE001 - reported as a load failure; the caller falls back
+            raise ModelLoadError(f"cannot export {self.name!r} to ONNX: {type(exc).__name__}: {exc}") from exc
+
+
+def _mean_pooled(transformer: Any) -> Any:
+    """A torch module: `transformer`'s token vectors mean-pooled over the attention mask and
+    L2-normalised, as sentence-transformers' Pooling + Normalize compute them."""
+    import torch
+
+    class MeanPooled(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.transformer = transformer
+
+        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+            tokens = self.transformer(input_ids=input_ids, attention_mask=attention_mask,
+                                      token_type_ids=token_type_ids).last_hidden_state
+            mask = attention_mask.unsqueeze(-1).to(tokens.dtype)
+            mean = (tokens * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            return torch.nn.functional.normalize(mean, p=2, dim=1)
+
+    return MeanPooled().eval()

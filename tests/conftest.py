@@ -31,7 +31,18 @@ def hash_embedder() -> HashEmbedder:
 
 @pytest.fixture(scope="session")
 def minilm():
-    """The real MiniLM, loaded once per session."""
+    """The real MiniLM on the default backend (ONNX Runtime), loaded once per session."""
+    from rag.embedder_onnx import OnnxEmbedder
+
+    embedder = OnnxEmbedder()
+    embedder.load()
+    assert not embedder.fallback, "the ONNX export failed: see the warning above"
+    return embedder
+
+
+@pytest.fixture(scope="session")
+def minilm_torch():
+    """The real MiniLM on PyTorch, loaded once per session."""
     from rag.embedder import SentenceTransformerEmbedder
 
     return SentenceTransformerEmbedder()

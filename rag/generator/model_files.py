@@ -3,7 +3,6 @@ into a safetensors cache keyed by the file's content."""
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import logging
 import os
@@ -13,14 +12,10 @@ from pathlib import Path
 
 from rag.config import DEFAULT_GENERATOR_MODEL
 from rag.errors import ModelLoadError
+from rag.model_cache import content_key, default_cache_dir  # noqa: F401 - default_cache_dir re-exported
 
 log = logging.getLogger(__name__)
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-
-
-def default_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "localrag" / "models"
 
 
 def resolve_generator_model(model: str, gguf_file: str | None) -> tuple[Path, str | None]:
@@ -59,13 +54,7 @@ def gguf_cache_key(source: Path, sample: int = 1 << 20) -> str:
     """
     import transformers
 
-    size = source.stat().st_size
-    digest = hashlib.sha256(f"{size}:{transformers.__version__}:".encode())
-    with source.open("rb") as handle:
-        digest.update(handle.read(sample))
-        handle.seek(max(0, size - sample))
-        digest.update(handle.read(sample))
-    return digest.hexdigest()[:12]
+    return content_key(source, transformers.__version__, sample)
 
 
 def cached_gguf(folder: Path, gguf_file: str, cache_dir: Path) -> Path:
