@@ -42,7 +42,8 @@ lint: setup
 	$(BIN)/mypy
 
 bench: setup
-	$(BIN)/python bench/bench_ingest.py
+	$(BIN)/pip install --quiet -e ".[bench]"
+	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/bench_ask.py
 	$(BIN)/python bench/bench_retrieval.py
 	$(BIN)/python bench/bench_injection.py
