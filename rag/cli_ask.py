@@ -4,6 +4,7 @@ Registered with the `rag` command by rag.cli."""
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from rag.cli import command, common_options, pipeline_from, print_json
@@ -34,30 +35,71 @@ def _register_ask(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pages", metavar="RANGE", help="only chunks of these pages: 7, 3-7, 3- or -7")
     p.add_argument("--section", metavar="S", help="only chunks under this Markdown section (or glob)")
     p.add_argument("--no-stream", action="store_true", help="print the answer when complete")
+    p.add_argument("--server", metavar="URL", help="ask this running `rag serve` (default: $RAG_SERVER); "
+                   "without one answering, the question is answered here")
+
+
+# Options a server cannot take per question: with them, the question is answered locally.
+LOCAL_ONLY = ("adapter", "mode", "refusal_threshold", "min_score", "min_support", "max_new_tokens", "mmr",
+              "votes", "index", "config")
 
 
 @command(_register_ask)
 def cmd_ask(args: argparse.Namespace) -> int:
+    remote = _remote_stream(args)
+    if remote is not None:
+        return _show(args, remote)
     pipeline = pipeline_from(args, k=args.k, adapter=args.adapter, min_score=args.min_score,
                              min_support=args.min_support, max_new_tokens=args.max_new_tokens,
                              mode=args.mode, refusal_threshold=args.refusal_threshold,
                              retrieval=args.retrieval, mmr=args.mmr, votes=args.votes)
     chosen = parse_filter({"source": args.source, "pages": args.pages, "section": args.section})
-    chain = pipeline.chain(closed_book=args.closed_book)
-    if args.json:
-        answer = chain.ask(args.question, chunk_filter=chosen)
-        print_json(answer.to_dict())  # the same object as `rag serve`'s POST /ask
-        return 0
-    if args.no_stream:
-        answer = chain.ask(args.question, chunk_filter=chosen)
-        print(answer.text)
+    return _show(args, pipeline.chain(closed_book=args.closed_book).stream(args.question, chunk_filter=chosen))
+
+
+def _remote_stream(args: argparse.Namespace) -> Any:
+    """The configured server's answer stream, or None to answer here: no server configured,
+    none answering (said on stderr), or an option only a local pipeline takes."""
+    from rag.remote_ask import RemoteStream, ServerUnavailableError, check_server, server_url
+
+    url = server_url(args.server)
+    if url is None:
+        return None
+    local = [f"--{name.replace('_', '-')}" for name in LOCAL_ONLY if getattr(args, name, None) is not None]
+    if local or args.closed_book:
+        print(f"rag ask: {', '.join(local) or '--closed-book'} needs the local pipeline: not asking {url}",
+              file=sys.stderr)
+        return None
+    try:
+        check_server(url)
+    except ServerUnavailableError as exc:
+        print(f"rag ask: {exc}; answering here", file=sys.stderr)
+        return None
+    body: dict[str, Any] = {"question": args.question}
+    if args.k is not None:
+        body["k"] = args.k
+    if args.retrieval is not None:
+        body["retrieval"] = args.retrieval
+    chosen = {k: v for k, v in {"source": args.source, "pages": args.pages, "section": args.section}.items() if v}
+    if chosen:
+        body["filter"] = chosen
+    return RemoteStream(url, body)
+
+
+def _show(args: argparse.Namespace, stream: Any) -> int:
+    """Print an answer stream (local or remote): JSON, whole, or piece by piece, then sources."""
+    if args.json or args.no_stream:
+        for _ in stream:
+            pass
+        if args.json:
+            print_json(stream.answer.to_dict())  # the same object as `rag serve`'s POST /ask
+            return 0
+        print(stream.answer.text)
     else:
-        stream = chain.stream(args.question, chunk_filter=chosen)
         for piece in stream:
             print(piece, end="", flush=True)
         print()
-        answer = stream.answer
-    _print_sources(answer)
+    _print_sources(stream.answer)
     return 0
 
 

@@ -154,6 +154,18 @@ class Answer:
                 "span": self.span.to_dict() if self.span else None,
                 "votes": dict(self.votes), "drafts": list(self.drafts)}
 
+    @classmethod
+    def from_dict(cls, d: dict) -> Answer:
+        """The Answer of a `to_dict()` object (e.g. from `rag serve`)."""
+        span = d.get("span")
+        return cls(str(d["answer"]), bool(d["refused"]),
+                   tuple(Source(s["source"], s["page"], s["chunk_id"], float(s["score"]), s["snippet"],
+                                s.get("section", "")) for s in d.get("sources", [])),
+                   tuple(d.get("cited", [])), Timings(**d.get("timings", {})), d.get("reason", ""),
+                   d.get("support"), d.get("draft", ""), d.get("margin"),
+                   Span(**span) if span else None, tuple((d.get("votes") or {}).items()),
+                   tuple(d.get("drafts", [])))
+
 
 @dataclass(frozen=True)
 class ManifestEntry:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import DEMO, make_eval_report, write_docs
+from conftest import DEMO, free_port, make_eval_report, write_docs
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -30,14 +30,6 @@ if not Path(CHROMIUM).is_file():
     pytest.skip(f"browser tests skipped: no Chromium at {CHROMIUM} (apt-get install chromium, or set "
                 "RAG_CHROMIUM to its path)", allow_module_level=True)
 sync_api = pytest.importorskip("playwright.sync_api", reason="browser tests skipped: playwright is not installed")
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import write_docs
+from conftest import free_port, write_docs
 
 from rag import Pipeline
 from rag.errors import IndexMismatchError, IngestLockedError
@@ -22,12 +22,6 @@ pytestmark = pytest.mark.integration
 DOCS = {"bees.txt": "Bees collect nectar from flowers and turn it into honey inside the hive.",
         "owls.md": "# Owls\n\nOwls hunt mice at night using silent feathers and sharp hearing.",
         "codes.txt": "Error ZX-4471 means the runtime lost its handle. Restart it."}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")

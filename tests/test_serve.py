@@ -4,7 +4,6 @@ OpenAI-compatible generator backend against a real server on loopback."""
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -12,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import fake_pipeline, write_docs
+from conftest import fake_pipeline, free_port, serving, write_docs
 from fastapi.testclient import TestClient
 
 from rag import Pipeline
@@ -148,29 +147,11 @@ def test_a_request_waiting_past_the_queue_timeout_gets_503(pipeline: Pipeline) -
     assert busy.status_code == 503 and "busy" in busy.json()["error"]["message"]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def server(pipeline: Pipeline) -> Iterator[str]:
     """A real uvicorn server on loopback serving the fake pipeline."""
-    import uvicorn
-
-    port = free_port()
-    config = uvicorn.Config(create_app(pipeline), host="127.0.0.1", port=port, log_level="warning")
-    app_server = uvicorn.Server(config)
-    thread = threading.Thread(target=app_server.run, daemon=True)
-    thread.start()
-    for _ in range(100):
-        if app_server.started:
-            break
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}/v1"
-    app_server.should_exit = True
-    thread.join(timeout=10)
+    with serving(create_app(pipeline)) as base:
+        yield f"{base}/v1"
 
 
 def test_http_generator_against_a_real_server(server: str, tmp_path: Path) -> None:
