@@ -26,6 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from rag.datasets import write_articles
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "squad2" / "dev10.json"
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "ANONYMIZED_TELEMETRY": "False", "TOKENIZERS_PARALLELISM": "false"}
@@ -69,17 +71,6 @@ def timed(command: list[str]) -> tuple[float, str]:
     return wall, done.stdout
 
 
-def write_articles(data: Path, docs: Path) -> int:
-    sys.path.insert(0, str(ROOT))
-    from rag.datasets import article_filename, article_markdown, load_squad_json
-
-    docs.mkdir(parents=True)
-    articles = load_squad_json(str(data))
-    for article in articles:
-        (docs / article_filename(article["title"])).write_text(article_markdown(article), encoding="utf-8")
-    return len(articles)
-
-
 def ours(docs: Path, index: Path) -> dict:
     rag = [str(ROOT / ".venv" / "bin" / "rag"), "ingest", str(docs), "--index", str(index), "--json"]
     first_wall, out = timed(rag)
@@ -110,7 +101,7 @@ def main() -> None:
     runs: dict[str, list[dict]] = {"ours": [], "langchain": [], "floor": []}
     with tempfile.TemporaryDirectory() as tmp:
         docs = Path(tmp) / "docs"
-        articles = write_articles(Path(args.data), docs)
+        articles = write_articles(args.data, docs)
         for n in range(args.rounds):  # alternate, so drift in machine load hits both alike
             runs["ours"].append(ours(docs, Path(tmp) / f"ours-{n}"))
             runs["langchain"].append(langchain(docs, Path(tmp) / f"langchain-{n}"))

@@ -24,6 +24,16 @@ def article_markdown(article: dict[str, Any]) -> str:
     return f"# {title}\n\n" + "\n\n".join(p["context"].strip() for p in article["paragraphs"]) + "\n"
 
 
+def write_articles(path: str | Path, folder: str | Path) -> int:
+    """Write each article of the SQuAD file `path` into `folder` (created) as one Markdown
+    file; returns how many."""
+    articles = load_squad_json(path)
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    for article in articles:
+        (Path(folder) / article_filename(article["title"])).write_text(article_markdown(article), encoding="utf-8")
+    return len(articles)
+
+
 def load_squad_json(path: str | Path) -> list[dict[str, Any]]:
     """The articles of a SQuAD 2.0 file.
 

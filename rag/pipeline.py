@@ -187,7 +187,7 @@ class Pipeline(Components):
         manifest = store.manifest()
         files = [{"source": e.source, "chunks": len(e.chunk_ids), "ingested_at": e.ingested_at,
                   "status": e.status} for e in sorted(manifest.values(), key=lambda e: e.source)]
-        return {"index": self.config.index.chroma_url or str(self.config.index.path),
+        return {"index": self.config.index.chroma_url or str(Path(self.config.index.path).resolve()),
                 "collection": self.config.index.collection,
                 "embedding_model": meta.get("embedding_model"),
                 "embedding_dimension": meta.get("embedding_dimension"),

