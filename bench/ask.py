@@ -37,6 +37,7 @@ loaded = time.perf_counter()
 TransformersGenerator(adapter=resolve_adapter("squad2-grounded"))
 print(imported - started, loaded - imported, time.perf_counter() - loaded)
 """
+DECODING = {"max_new_tokens": 128, "do_sample": False}  # ours: generator.max_new_tokens, greedy
 LCEL_PROMPT = ("Answer the question using only the context below. If the context does not contain the "
                "answer, say \"I don't know.\"\n\nContext:\n{context}\n\nQuestion: {question}\nAnswer:")
 
@@ -92,7 +93,9 @@ def langchain(docs: Path, where: Path, questions: list[str]) -> dict:
                         do_sample=False, return_full_text=False)
     chain = ({"context": retriever | (lambda docs: "\n\n".join(d.page_content for d in docs)),
               "question": RunnablePassthrough()}
-             | PromptTemplate.from_template(LCEL_PROMPT) | HuggingFacePipeline(pipeline=generate) | StrOutputParser())
+             | PromptTemplate.from_template(LCEL_PROMPT)
+             | HuggingFacePipeline(pipeline=generate, pipeline_kwargs=DECODING).bind(pipeline_kwargs=DECODING)
+             | StrOutputParser())  # bound too: its stream() reads decoding settings from call arguments only
     chain.invoke(questions[0])
     totals, ttft = [], []
     for question in questions:
