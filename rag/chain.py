@@ -80,15 +80,15 @@ class RagChain:
         self.template = load_template(settings.template, settings.closed_book)
 
     @property
-    def generator(self) -> Generator:
-        if callable(self._generator) and not hasattr(self._generator, "generate"):
-            self._generator = self._generator()
-        return self._generator  # type: ignore[return-value]
+    def generator_loaded(self) -> bool:
+        """Whether the generator is loaded (a function given for it is called on first use)."""
+        return not (callable(self._generator) and not hasattr(self._generator, "generate"))
 
     @property
-    def generator_loaded(self) -> bool:
-        """Whether the generator is loaded (it loads on first use)."""
-        return hasattr(self._generator, "generate")
+    def generator(self) -> Generator:
+        if not self.generator_loaded:
+            self._generator = self._generator()  # type: ignore[operator]
+        return self._generator  # type: ignore[return-value]
 
     def ask(self, question: str, k: int | None = None, chunk_filter: Any = None) -> Answer:
         """Answer one question from the chunks `chunk_filter` allows (a ChunkFilter, a dict such

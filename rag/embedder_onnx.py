@@ -85,7 +85,7 @@ class OnnxEmbedder(SentenceTransformerEmbedder):
         handle, staging = tempfile.mkstemp(prefix=".export-", suffix=".onnx", dir=self.graph.parent)
         os.close(handle)
         try:
-            SentenceTransformerEmbedder.export_onnx(self, Path(staging))
+            self.export_onnx(Path(staging))
             self._fuse(Path(staging))
             os.replace(staging, self.graph)  # atomic: a killed export leaves no half graph
         finally:

@@ -23,15 +23,20 @@ def sentence_around(text: str, start: int, end: int) -> tuple[str, int]:
     return text[left:right].rstrip(), start - left
 
 
+def _trimmed(text: str, start: int, end: int) -> tuple[int, int]:
+    """[start, end) with white space at either end moved out."""
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
+
+
 def sentence_bounds(text: str) -> list[tuple[int, int]]:
     """(start, end) of each sentence of `text`, surrounding white space left out."""
     bounds, left = [], 0
     for stop in [m.end() for m in _SENTENCE_END.finditer(text)] + [len(text)]:
-        start, end = left, stop
-        while start < end and text[start].isspace():
-            start += 1
-        while end > start and text[end - 1].isspace():
-            end -= 1
+        start, end = _trimmed(text, left, stop)
         if end > start:
             bounds.append((start, end))
         left = stop
@@ -40,10 +45,7 @@ def sentence_bounds(text: str) -> list[tuple[int, int]]:
 
 def make_span(block: int, chunk_id: str, text: str, start: int, end: int) -> Span:
     """A Span for text[start:end], with surrounding white space moved out of the offsets."""
-    while start < end and text[start].isspace():
-        start += 1
-    while end > start and text[end - 1].isspace():
-        end -= 1
+    start, end = _trimmed(text, start, end)
     sentence, offset = sentence_around(text, start, end)
     return Span(block, chunk_id, start, end, sentence, offset)
 

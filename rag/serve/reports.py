@@ -42,9 +42,10 @@ class ReportFolders:
         Raises:
             NotFoundError: no report folder of that name (a path outside the root included).
         """
-        if name not in self.names():
+        names = self.names()
+        if name not in names:
             raise NotFoundError(f"no report {name!r} under {str(self.root)!r} (reports: "
-                             f"{', '.join(self.names()) or 'none'})")
+                                f"{', '.join(names) or 'none'})")
         return self.root / name
 
     def summary(self, name: str) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 
@@ -37,6 +37,7 @@ def add_web_routes(app: FastAPI, pipeline: Any, gate: Any, guard: list[Any], err
         reports: the report folders of `--reports DIR`, or None.
     """
     jobs = IngestJobs()
+    running: set[asyncio.Task[None]] = set()  # references, so a job's task is not collected midway
 
     @app.middleware("http")
     async def self_only(request: Request, call_next: Any) -> Response:
@@ -61,17 +62,16 @@ def add_web_routes(app: FastAPI, pipeline: Any, gate: Any, guard: list[Any], err
             except Exception as exc:  # noqa: BLE001 - the job's outcome, read by polling
                 job.state, job.error = "failed", error_body(exc)["error"]
 
-        app.state.ingest_tasks = getattr(app.state, "ingest_tasks", set())
         task = asyncio.get_running_loop().create_task(run())
-        app.state.ingest_tasks.add(task)  # a reference, so the task is not collected midway
-        task.add_done_callback(app.state.ingest_tasks.discard)
+        running.add(task)
+        task.add_done_callback(running.discard)
         return job.to_dict()
 
     @app.get("/ingest/jobs/{job_id}", dependencies=guard)
-    async def ingest_job(job_id: str) -> Any:
+    async def ingest_job(job_id: str) -> dict[str, Any]:
         job = jobs.get(job_id)
         if job is None:
-            return JSONResponse(error_body(NotFoundError(f"no ingest job {job_id!r}")), status_code=404)
+            raise NotFoundError(f"no ingest job {job_id!r}")
         return job.to_dict()
 
     @app.get("/reports", dependencies=guard)
