@@ -34,8 +34,9 @@ def test_the_page_and_its_files_are_served_and_reach_no_other_host(pipeline: Pip
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert "default-src 'self'" in page.headers["content-security-policy"]
     linked = re.findall(r'(?:src|href)="([^"]+)"', page.text)
-    assert "/static/app.js" in linked and "/static/style.css" in linked
-    for name in ("app.js", "style.css"):
+    scripts = ["/static/http.js", "/static/ask.js", "/static/views.js"]
+    assert [link for link in linked if link.endswith(".js")] == scripts and "/static/style.css" in linked
+    for name in ("http.js", "ask.js", "views.js", "style.css"):
         assert client.get(f"/static/{name}").status_code == 200
     for path in STATIC.iterdir():  # no URL of another host anywhere: no CDN, no web font
         assert not re.search(r"https?://|//[a-z0-9.-]+\.[a-z]{2,}/", path.read_text(encoding="utf-8")), path.name
