@@ -44,6 +44,7 @@ lint: setup
 bench: setup
 	$(BIN)/pip install --quiet -e ".[bench]"
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/embedding.py
 	$(BIN)/python bench/ask.py
 	$(BIN)/python bench/retrieval.py
 	$(BIN)/python bench/bench_injection.py
