@@ -81,7 +81,7 @@ class Components:
             self._generator = TransformersGenerator(
                 g.model, gguf_file=g.gguf_file, adapter=self.adapter_dir(), merge_adapter=g.merge_adapter,
                 context_window=g.context_window, cache_dir=g.cache_dir, threads=g.threads,
-                stop_on_loop=g.stop_on_loop)
+                stop_on_loop=g.stop_on_loop, prefix_cache=g.prefix_cache)
         return self._generator
 
     def adapter_dir(self) -> str | None:

@@ -130,12 +130,13 @@ class GeneratorConfig:
     timeout: float = 120.0
     gguf_file: str | None = None
     adapter: str | None = DEFAULT_ADAPTER
-    merge_adapter: bool = False
+    merge_adapter: bool = True
     max_new_tokens: int = 128
     context_window: int = 2048
     cache_dir: str | None = None
     threads: int | None = None
     stop_on_loop: bool = True
+    prefix_cache: bool = True
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_new_tokens <= 4096:
@@ -152,9 +153,6 @@ class GeneratorConfig:
             raise _fail("generator.endpoint", self.endpoint, "a URL starting with http:// or https://")
         if self.timeout <= 0:
             raise _fail("generator.timeout", self.timeout, "seconds > 0")
-        if self.merge_adapter and self.adapter is None:
-            warnings.warn("generator.merge_adapter is set but no generator.adapter is given; "
-                          "it is ignored", stacklevel=3)
 
 
 @dataclass(frozen=True)

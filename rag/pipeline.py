@@ -95,7 +95,7 @@ class Pipeline(Components):
         if self._generator is not None:  # loaded or given: it knows
             switchable = bool(getattr(self._generator, "can_disable_adapter", False))
         else:
-            switchable = bool(g.adapter) and not g.merge_adapter and not g.endpoint
+            switchable = bool(g.adapter) and not g.endpoint
         return {"k": c.retrieval.k, "retrieval": c.retrieval.mode, "retrieval_modes": list(RETRIEVAL_MODES),
                 "adapter": g.adapter, "adapter_switchable": switchable, "answer_mode": c.answer.mode,
                 "votes": c.answer.votes}
@@ -106,7 +106,7 @@ class Pipeline(Components):
 
         Raises:
             ConfigError: an unknown retrieval mode, or adapter=False without an adapter that
-                can be switched off (none, merged, or a remote generator).
+                can be switched off (none, or a remote generator).
         """
         options: dict[str, Any] = {}
         if retrieval is not None and retrieval != self.config.retrieval.mode:
@@ -120,8 +120,7 @@ class Pipeline(Components):
         if "generator.adapter" in options:
             if not getattr(generator, "can_disable_adapter", False):
                 raise ConfigError(f"the adapter cannot be switched off here: generator.adapter = "
-                                  f"{self.config.generator.adapter!r}, merge_adapter = "
-                                  f"{self.config.generator.merge_adapter}, endpoint = {self.config.generator.endpoint!r}")
+                                  f"{self.config.generator.adapter!r}, endpoint = {self.config.generator.endpoint!r}")
             generator = generator.without_adapter()
         store = self.store()
         other = Pipeline(config=config, embedder=self.embedder(store), generator=generator, store=store)

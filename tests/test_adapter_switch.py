@@ -1,6 +1,7 @@
 """Switching the LoRA adapter off per question (the page's adapter setting), with the real
-SmolLM2 and the packaged adapter: the base model's answer, the same weights in memory, and
-the adapter still on for everyone else, even after an abandoned stream."""
+SmolLM2 and the packaged adapter: the base model's answer, the adapter still on for everyone
+else, even after an abandoned stream; an unmerged adapter shares the weights in memory, a
+merged one (the default) loads the base weights once beside them."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ MESSAGES = [{"role": "user", "content": f'<doc id="1" source="a.md">\n{DOC}\n</d
 
 def test_the_adapter_switched_off_answers_as_the_base_model_and_stays_on_for_others(
         demo_index: Path, minilm, smollm) -> None:
-    p = Pipeline(index=demo_index, embedder=minilm)
+    p = Pipeline(index=demo_index, embedder=minilm, **{"generator.merge_adapter": False})
     off = p.variant(adapter=False)
     assert off.generator().model is p.generator().model and off.embedder() is p.embedder()  # nothing loaded twice
     assert p.ask_options()["adapter_switchable"] and p.generator().can_disable_adapter
@@ -36,10 +37,20 @@ def test_the_adapter_switched_off_answers_as_the_base_model_and_stays_on_for_oth
     assert answer.sources and answer.sources[0].source.endswith(".md")
 
 
-def test_a_merged_adapter_cannot_be_switched_off(demo_index: Path, minilm) -> None:
-    from rag.errors import ConfigError
+def test_a_merged_adapter_switched_off_answers_from_one_shared_copy_of_the_base_weights(
+        demo_index: Path, minilm, smollm) -> None:
+    p = Pipeline(index=demo_index, embedder=minilm)  # the default merges the adapter
+    assert p.generator().merged and p.ask_options()["adapter_switchable"]
+    adapted = p.generator().generate(MESSAGES, 24).text
+    off, off_again = p.variant(adapter=False), p.variant(adapter=False, retrieval="dense")
+    assert off.generator().model is not p.generator().model
+    assert off_again.generator().model is off.generator().model  # loaded once
+    assert off.generator().generate(MESSAGES, 24).text == smollm.generate(MESSAGES, 24).text != adapted
+    assert p.generator().generate(MESSAGES, 24).text == adapted
+    assert not off.generator().can_disable_adapter
 
-    merged = Pipeline(index=demo_index, embedder=minilm, **{"generator.merge_adapter": True})
-    assert merged.ask_options()["adapter_switchable"] is False
-    with pytest.raises(ConfigError, match="cannot be switched off"):
-        merged.variant(adapter=False)
+
+def test_no_adapter_cannot_be_switched_off(demo_index: Path, minilm) -> None:
+    bare = Pipeline(index=demo_index, embedder=minilm, **{"generator.adapter": "none"})
+    assert bare.ask_options()["adapter_switchable"] is False
+    assert bare.variant(adapter=False) is bare  # nothing to switch off: the same pipeline

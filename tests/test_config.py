@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import pytest
@@ -74,6 +75,8 @@ def test_the_packaged_adapter_is_the_default_and_none_means_the_base_model() -> 
     assert load_config(env={}, overrides={"adapter": ""}).generator.adapter is None
 
 
-def test_merge_adapter_without_adapter_warns() -> None:
-    with pytest.warns(UserWarning, match="merge_adapter is set but no generator.adapter"):
-        apply_options(RagConfig(), {"generator.adapter": None, "generator.merge_adapter": True})
+def test_the_adapter_is_merged_by_default_and_merging_nothing_is_quiet() -> None:
+    assert RagConfig().generator.merge_adapter and RagConfig().generator.prefix_cache
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # merge_adapter = true (the default) with no adapter: nothing to say
+        assert apply_options(RagConfig(), {"generator.adapter": "none"}).generator.adapter is None

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rag.generator.constraints import SpanConstraint
+from rag.generator.prefix_cache import PrefixCache
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ def sequence_logprob(model: Any, first_logits: Any, cache: Any, tokens: Sequence
 
 def greedy_decode(model: Any, input_ids: Any, max_new_tokens: int, eos_ids: Sequence[int], *,
                   constraint: SpanConstraint | None = None, refusal: Sequence[int] = (),
-                  stop: Any = None) -> Generator[int, None, Decoded]:
+                  stop: Any = None, prefix: PrefixCache | None = None) -> Generator[int, None, Decoded]:
     """Yield generated token ids one by one; return the Decoded record.
 
     Args:
@@ -60,16 +61,23 @@ def greedy_decode(model: Any, input_ids: Any, max_new_tokens: int, eos_ids: Sequ
         constraint: extractive mode; every step takes the best allowed token.
         refusal: token ids of the refusal sentence to score (empty: not scored).
         stop: callable(tokens) -> bool that ends decoding early (a greedy loop).
+        prefix: the model's cache of the last prompt: the opening shared with it is not
+            prefilled again.
     """
     import torch
 
     # Inference mode is entered per model call, never held across a `yield` (it is thread state
     # the consumer would run under).
     with torch.inference_mode():
-        # 1. Prefill the prompt once; only the last position's logits are needed (the others
-        # would cost a vocabulary-sized projection per prompt token).
-        out = model(input_ids=input_ids, use_cache=True, logits_to_keep=1)
+        # 1. Prefill the prompt once, less the opening it shares with the last prompt; only the
+        # last position's logits are needed (the others would cost a vocabulary-sized
+        # projection per prompt token).
+        ids = [int(t) for t in input_ids[0]]
+        cache, shared = prefix.start(ids, getattr(model, "config", None)) if prefix else (None, 0)
+        out = model(input_ids=input_ids[:, shared:], past_key_values=cache, use_cache=True, logits_to_keep=1)
         cache, logits = out.past_key_values, out.logits[0, -1]
+        if prefix is not None:
+            prefix.keep(ids, cache)
         # 2. Score the refusal from the same cache, then roll the cache back.
         refusal_logprob = (sequence_logprob(model, logits, cache, [*refusal, eos_ids[0]])
                            if refusal else None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -16,6 +17,7 @@ from rag.generator.base import Decoding, Generation, Messages
 from rag.generator.constraints import SpanConstraint
 from rag.generator.decoding import greedy_decode
 from rag.generator.model_files import cached_gguf, default_cache_dir, resolve_generator_model
+from rag.generator.prefix_cache import PrefixCache
 
 
 def ends_in_loop(tokens: Sequence[int], min_span: int = 12, max_period: int = 40) -> bool:
@@ -51,11 +53,14 @@ class TransformersGenerator:
         model: see `resolve_generator_model`.
         gguf_file: GGUF file name inside a model folder.
         adapter: folder of a PEFT LoRA adapter.
-        merge_adapter: merge the adapter into the weights (faster decoding, cannot be unloaded).
+        merge_adapter: merge the adapter into the weights: about 15 % faster per answer. Switching
+            it off (`without_adapter`) then loads a second copy of the base weights.
         context_window: tokens of prompt + answer allowed.
         cache_dir: where dequantized GGUF weights are kept.
         threads: torch CPU threads (None keeps torch's default).
         stop_on_loop: end generation when the answer repeats one block over and over.
+        prefix_cache: reuse the keys and values of the opening a prompt shares with the last
+            one (the system turn and instructions) instead of prefilling them again.
 
     Raises:
         ModelLoadError: model or adapter missing, or the adapter does not fit the model.
@@ -64,7 +69,7 @@ class TransformersGenerator:
     def __init__(self, model: str = DEFAULT_GENERATOR_MODEL, *, gguf_file: str | None = None,
                  adapter: str | None = None, merge_adapter: bool = False, context_window: int = 2048,
                  cache_dir: str | Path | None = None, threads: int | None = None,
-                 stop_on_loop: bool = True) -> None:
+                 stop_on_loop: bool = True, prefix_cache: bool = True) -> None:
         if adapter is not None and not (Path(adapter) / "adapter_config.json").is_file():
             raise ModelLoadError(f"adapter {adapter!r} is not a PEFT adapter folder "
                                  "(no adapter_config.json there)")
@@ -83,6 +88,7 @@ class TransformersGenerator:
         self.model.eval()
         self.name = model
         self.adapter = adapter
+        self.merged = adapter is not None and merge_adapter
         if adapter is not None:
             self.model = _attach_adapter(self.model, adapter, merge_adapter, model)
         limit = getattr(self.model.config, "max_position_embeddings", context_window)
@@ -90,26 +96,47 @@ class TransformersGenerator:
         self.load_seconds = time.perf_counter() - started
         self.stop_on_loop = stop_on_loop
         self.adapter_off = False
+        # Shared with the views `without_adapter` makes (a shallow copy shares these objects):
+        # one prefix cache per model and adapter state, and a merged adapter's base weights.
+        self._prefixes: dict[tuple[int, bool], PrefixCache] | None = {} if prefix_cache else None
+        self._base: dict[str, Any] = {}
+        self._base_lock = threading.Lock()
         eos = self.tokenizer.eos_token_id
         self.eos_ids = [eos] + [t for t in _as_list(self.model.generation_config.eos_token_id) if t != eos]
 
     @property
     def can_disable_adapter(self) -> bool:
-        """Whether an unmerged LoRA adapter is loaded, which `without_adapter` can switch off."""
-        return self.adapter is not None and hasattr(self.model, "disable_adapter")
+        """Whether a LoRA adapter is loaded, which `without_adapter` can switch off."""
+        return self.adapter is not None and (self.merged or hasattr(self.model, "disable_adapter"))
 
     def without_adapter(self) -> TransformersGenerator:
-        """This generator with its adapter switched off, sharing the weights in memory.
+        """This generator with its adapter switched off. An unmerged adapter is disabled
+        around each decoding step, sharing the weights; a merged one cannot be, so the view
+        holds a copy of the base weights, loaded once (about 0.5 s and 0.5 GB) and shared by
+        every such view.
 
         Raises:
-            ValueError: no adapter to switch off (none loaded, or merged into the weights).
+            ValueError: no adapter to switch off.
         """
         if not self.can_disable_adapter:
-            raise ValueError(f"generator {self.name!r} has no unmerged adapter to switch off "
-                             f"(adapter: {self.adapter!r}; a merged adapter cannot be)")
-        view = copy.copy(self)  # shallow: the same model and tokenizer
-        view.adapter, view.adapter_off = None, True
+            raise ValueError(f"generator {self.name!r} has no adapter to switch off")
+        view = copy.copy(self)  # shallow: the same model, tokenizer and shared caches
+        view.adapter = None
+        if self.merged:
+            view.model, view.merged = self._base_model(), False
+        else:
+            view.adapter_off = True
         return view
+
+    def _base_model(self) -> Any:
+        with self._base_lock:
+            if "model" not in self._base:
+                import torch
+                from transformers import AutoModelForCausalLM
+
+                self._base["model"] = AutoModelForCausalLM.from_pretrained(
+                    str(self.model_folder), dtype=torch.float32).eval()
+            return self._base["model"]
 
     def _encode(self, messages: Messages) -> dict[str, Any]:
         encoded: Any = self.tokenizer.apply_chat_template(
@@ -146,8 +173,10 @@ class TransformersGenerator:
                  for t in decoding.spans]
         constraint = SpanConstraint([s["input_ids"] for s in spans], refusal, self.eos_ids) \
             if decoding.spans else None
+        prefix = None if self._prefixes is None else \
+            self._prefixes.setdefault((id(self.model), self.adapter_off), PrefixCache())
         steps = greedy_decode(self.model, input_ids, max_new_tokens, self.eos_ids, constraint=constraint,
-                              refusal=refusal, stop=ends_in_loop if self.stop_on_loop else None)
+                              refusal=refusal, stop=ends_in_loop if self.stop_on_loop else None, prefix=prefix)
         if self.adapter_off:
             steps = _adapter_disabled(self.model, steps)
         tokens: list[int] = []

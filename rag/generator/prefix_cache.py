@@ -1,0 +1,59 @@
+"""Reuse of the key/value cache over the prompt's opening tokens between questions.
+
+Every grounded prompt opens with the same tokens: the chat template's system turn and the
+instructions, about 90 tokens before the first document. Prefill costs about 2 ms a token on a
+laptop CPU, so computing them once instead of per question saves a tenth of an answer.
+
+The cache keeps the token ids and the per-layer keys and values of the last prompt it saw. A
+new prompt starts from the longest opening it shares with that one, so nothing is assumed
+about the template: a custom template, another question on the same documents, or an adapter
+trained on other instructions each reuse what they share, and a prompt sharing nothing
+prefills in full as before.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+MIN_SHARED_TOKENS = 16  # below this the copy is not worth it
+
+
+class PrefixCache:
+    """The keys and values of the last prompt prefilled by one model (one adapter state)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._ids: tuple[int, ...] = ()
+        self._layers: list[tuple[Any, Any]] = []
+
+    def start(self, ids: Sequence[int], config: Any) -> tuple[Any, int]:
+        """A fresh cache holding the longest opening `ids` shares with the last prompt, and
+        that opening's length; (None, 0) when it shares fewer than MIN_SHARED_TOKENS. At least
+        one token is always left to prefill, so the model returns the next token's logits."""
+        from transformers import DynamicCache
+
+        with self._lock:
+            shared = _shared_length(self._ids, ids, limit=len(ids) - 1)
+            if shared < MIN_SHARED_TOKENS:
+                return None, 0
+            # Clones: the layers must not alias what a concurrent question extends.
+            layers = [(k[..., :shared, :].clone(), v[..., :shared, :].clone()) for k, v in self._layers]
+        return DynamicCache(ddp_cache_data=layers, config=config), shared
+
+    def keep(self, ids: Sequence[int], cache: Any) -> None:
+        """Remember `ids` and the cache right after their prefill. Decoding extends a
+        DynamicCache by concatenation, into new tensors, so the ones referenced here stay as they
+        are; `start` copies before handing them out."""
+        layers = [(layer.keys, layer.values) for layer in cache.layers]
+        with self._lock:
+            self._ids, self._layers = tuple(ids), layers
+
+
+def _shared_length(a: Sequence[int], b: Sequence[int], limit: int) -> int:
+    n = min(len(a), len(b), limit)
+    for i in range(n):
+        if a[i] != b[i]:
+            return i
+    return max(n, 0)
