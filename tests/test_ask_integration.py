@@ -71,12 +71,38 @@ def test_streaming_equals_non_streaming(demo_index: Path, minilm, smollm) -> Non
     assert "".join(pieces).strip() == stream.answer.text == p.ask(question).text
 
 
-def test_a_lora_adapter_loads_and_changes_the_logits(random_adapter: Path, smollm) -> None:
-    adapted = TransformersGenerator(adapter=str(random_adapter))
+def test_a_lora_adapter_loads_and_changes_the_logits(random_adapter: Path, smollm, tmp_path: Path) -> None:
+    adapted = TransformersGenerator(adapter=str(random_adapter), merge_adapter=False)
     difference = (logits(adapted) - logits(smollm)).abs().max().item()
     assert difference > 1e-2
-    merged = TransformersGenerator(adapter=str(random_adapter), merge_adapter=True)
+    merged = TransformersGenerator(str(smollm.model_folder), adapter=str(random_adapter), cache_dir=tmp_path)
     assert torch.allclose(logits(merged), logits(adapted), atol=1e-3)
+
+
+def test_merged_weights_are_cached_and_the_next_load_skips_the_merge(
+        random_adapter: Path, smollm, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    import rag.generator.transformers_lm as lm
+
+    adapter = shutil.copytree(random_adapter, tmp_path / "adapter")
+    first = TransformersGenerator(str(smollm.model_folder), adapter=str(adapter), cache_dir=tmp_path)
+    cached = [p for p in tmp_path.iterdir() if "+" in p.name]
+    assert len(cached) == 1 and (cached[0] / "model.safetensors").is_file()
+    monkeypatch.setattr(lm, "attach_adapter", lambda *a, **k: pytest.fail("merged again"))
+    again = TransformersGenerator(str(smollm.model_folder), adapter=str(adapter), cache_dir=tmp_path)
+    assert torch.equal(logits(again), logits(first))
+    off = again.without_adapter()  # the base weights, not the merged cache
+    assert torch.equal(logits(off), logits(smollm))
+    (adapter / "adapter_config.json").write_text(
+        (adapter / "adapter_config.json").read_text(encoding="utf-8") + "\n", encoding="utf-8")
+    monkeypatch.undo()
+    for _ in range(2):  # another adapter, another key; then a third: only the newest two are kept
+        TransformersGenerator(str(smollm.model_folder), adapter=str(adapter), cache_dir=tmp_path)
+        (adapter / "adapter_config.json").write_text(
+            (adapter / "adapter_config.json").read_text(encoding="utf-8") + "\n", encoding="utf-8")
+    kept = [p for p in tmp_path.iterdir() if "+" in p.name]
+    assert len(kept) == 2 and cached[0] not in kept
 
 
 def test_a_missing_adapter_or_one_for_another_model_is_refused(tmp_path: Path) -> None:

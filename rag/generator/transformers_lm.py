@@ -4,7 +4,6 @@ optional PEFT LoRA adapter, the refusal margin's log-probabilities, and a stop f
 from __future__ import annotations
 
 import copy
-import json
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -16,7 +15,15 @@ from rag.errors import ModelLoadError
 from rag.generator.base import Decoding, Generation, Messages
 from rag.generator.constraints import SpanConstraint
 from rag.generator.decoding import greedy_decode
-from rag.generator.model_files import cached_gguf, default_cache_dir, resolve_generator_model
+from rag.generator.model_files import (
+    attach_adapter,
+    cached_gguf,
+    default_cache_dir,
+    keep_merged,
+    merged_folder,
+    resolve_generator_model,
+    used_merged,
+)
 from rag.generator.prefix_cache import PrefixCache
 
 
@@ -67,7 +74,7 @@ class TransformersGenerator:
     """
 
     def __init__(self, model: str = DEFAULT_GENERATOR_MODEL, *, gguf_file: str | None = None,
-                 adapter: str | None = None, merge_adapter: bool = False, context_window: int = 2048,
+                 adapter: str | None = None, merge_adapter: bool = True, context_window: int = 2048,
                  cache_dir: str | Path | None = None, threads: int | None = None,
                  stop_on_loop: bool = True, prefix_cache: bool = True) -> None:
         if adapter is not None and not (Path(adapter) / "adapter_config.json").is_file():
@@ -78,19 +85,26 @@ class TransformersGenerator:
 
         if threads:
             torch.set_num_threads(threads)
+        cache = Path(cache_dir) if cache_dir else default_cache_dir()
         folder, gguf = resolve_generator_model(model, gguf_file)
         if gguf is not None:
-            folder = cached_gguf(folder, gguf, Path(cache_dir) if cache_dir else default_cache_dir())
+            folder = cached_gguf(folder, gguf, cache)
         started = time.perf_counter()
         self.model_folder = folder
-        self.tokenizer: Any = AutoTokenizer.from_pretrained(str(folder))
-        self.model: Any = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32)
-        self.model.eval()
         self.name = model
         self.adapter = adapter
         self.merged = adapter is not None and merge_adapter
-        if adapter is not None:
-            self.model = _attach_adapter(self.model, adapter, merge_adapter, model)
+        merged = merged_folder(folder, adapter, cache) if self.merged and adapter is not None else None
+        self.tokenizer: Any = AutoTokenizer.from_pretrained(str(folder))
+        if merged is not None and (merged / "config.json").is_file():
+            self.model: Any = AutoModelForCausalLM.from_pretrained(str(used_merged(merged)),
+                                                                   dtype=torch.float32).eval()
+        else:
+            self.model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32).eval()
+            if adapter is not None:
+                self.model = attach_adapter(self.model, adapter, merge_adapter, model)
+            if merged is not None:
+                keep_merged(self.model, merged)
         limit = getattr(self.model.config, "max_position_embeddings", context_window)
         self.context_window = min(context_window, int(limit))
         self.load_seconds = time.perf_counter() - started
@@ -219,18 +233,3 @@ def _as_list(value: Any) -> list[int]:
     if value is None:
         return []
     return [int(v) for v in value] if isinstance(value, (list, tuple)) else [int(value)]
-
-
-def _attach_adapter(model: Any, adapter: str, merge: bool, base_name: str) -> Any:
-    """Load a PEFT LoRA adapter onto `model`; refuse one trained for another base model."""
-    from peft import PeftModel
-
-    config = json.loads((Path(adapter) / "adapter_config.json").read_text(encoding="utf-8"))
-    try:
-        peft_model = PeftModel.from_pretrained(model, adapter)
-    except (RuntimeError, ValueError, KeyError) as exc:
-        raise ModelLoadError(
-            f"adapter {adapter!r} does not fit generator {base_name!r} (it was made for "
-            f"{config.get('base_model_name_or_path')!r}): {str(exc).splitlines()[0][:300]}") from exc
-    peft_model.eval()
-    return peft_model.merge_and_unload() if merge else peft_model
