@@ -15,7 +15,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from ingest.chunking import Chunker
 from ingest.loaders import discover, load_bytes, read_bytes
+from ingest.report import IngestReport
 from rag.embedder import Embedder
 from rag.errors import LoadError, NothingToIngestError
 from rag.lexical_index import LexicalIndex, sync_with_store
@@ -32,32 +33,6 @@ from rag.types import Chunk, ManifestEntry
 
 log = logging.getLogger(__name__)
 GROUP_CHUNKS = 512  # chunks embedded and written per group: bounds memory and lost work
-
-
-@dataclass
-class IngestReport:
-    """What one ingest run did. `to_dict()` gives the CLI's --json object."""
-
-    files_seen: int = 0
-    files_added: int = 0
-    files_updated: int = 0
-    files_unchanged: int = 0
-    files_removed: int = 0
-    files_ignored: int = 0
-    files_failed: list[dict[str, str]] = field(default_factory=list)
-    chunks_upserted: int = 0
-    chunks_deleted: int = 0
-    chunks_embedded: int = 0  # texts actually sent to the embedder (after reuse and dedup)
-    seconds: float = 0.0
-
-    def to_dict(self) -> dict[str, object]:
-        keys = ("files_seen", "files_added", "files_updated", "files_unchanged", "files_removed",
-                "files_ignored", "files_failed", "chunks_upserted", "chunks_deleted", "seconds")
-        return {k: getattr(self, k) for k in keys}
-
-    @property
-    def exit_code(self) -> int:
-        return 1 if self.files_failed else 0
 
 
 @dataclass(frozen=True)

@@ -106,10 +106,12 @@ class Components:
         if self._lexical is None:
             from rag.lexical_index import SqliteLexicalIndex
 
-            c = self.config
-            path = c.retrieval.lexical_path or Path(c.index.path) / f"lexical-{c.index.collection}.sqlite3"
-            self._lexical = SqliteLexicalIndex(path)
+            self._lexical = SqliteLexicalIndex(self.lexical_path())
         return self._lexical
+
+    def lexical_path(self) -> str | Path:
+        c = self.config
+        return c.retrieval.lexical_path or Path(c.index.path) / f"lexical-{c.index.collection}.sqlite3"
 
     def retriever(self) -> Any:
         """The retriever of `retrieval.mode` over the index, with the index's own embedding model.

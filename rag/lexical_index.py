@@ -145,6 +145,11 @@ class SqliteLexicalIndex:
         return [Hit(Chunk(cid, text, source, page, position, content_hash, section or ""), -float(rank))
                 for cid, text, source, page, position, content_hash, section, rank in rows]
 
+    def checkpoint(self) -> None:
+        """Fold the write-ahead log into the file now rather than at close."""
+        with self._lock:
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
     def close(self) -> None:
         self._db.close()
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -149,6 +151,36 @@ class Pipeline(Components):
             progress: a progress bar on stderr.
             on_progress: called with (chunks done, chunks to do) as the ingest advances.
         """
+        from ingest import stamp
+        from ingest.loaders import discover
+
+        started = time.perf_counter()
+        index = None if self.config.index.chroma_url else Path(self.config.index.path)
+        settings = {name: asdict(getattr(self.config, name)) for name in ("index", "chunking", "embedding")}
+        documents = None
+        if index is not None and Path(folder).is_dir():
+            found, ignored = discover(Path(folder))
+            paths = {f.source: f.path for f in found}
+            if paths and stamp.unchanged(index, Path(folder), settings, paths, self._index_state(index)):
+                from ingest.report import IngestReport
+
+                return IngestReport(files_seen=len(paths), files_unchanged=len(paths), files_ignored=ignored,
+                                    seconds=time.perf_counter() - started)
+            documents = stamp.document_stats(paths)  # before reading: a file edited meanwhile is seen next time
+            stamp.remove(index)
+        report = self._ingest(folder, progress, on_progress)
+        if index is not None and documents is not None and not report.files_failed:
+            getattr(self.lexical_index(), "checkpoint", lambda: None)()
+            stamp.write(index, Path(folder), settings, documents, self._index_state(index))
+        return report
+
+    def _index_state(self, index: Path) -> dict[str, Any]:
+        from ingest.stamp import index_state
+        from rag.store import LOCK_FILE
+
+        return index_state(index / LOCK_FILE, [Path(self.lexical_path())])
+
+    def _ingest(self, folder: str | Path, progress: bool, on_progress: Callable[[int, int], None] | None) -> Any:
         from ingest.chunking import Chunker
         from ingest.pipeline import ingest_folder
 

@@ -11,6 +11,7 @@ import fcntl
 import json
 import logging
 import os
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from rag.types import Chunk, Hit, ManifestEntry
 
 log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
+LOCK_FILE = ".ingest.lock"  # writers' flock; each leaves a fresh mark in it
 
 
 def _chunk_metadata(chunk: Chunk) -> dict[str, Any]:
@@ -225,12 +227,14 @@ class ChromaStore:
         if not self.path.is_dir():
             yield  # nothing on disk yet to lock
             return
-        with open(self.path / ".ingest.lock", "w") as handle:
+        with open(self.path / LOCK_FILE, "w") as handle:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 raise IngestLockedError(f"another ingest is writing to {self.where!r}; "
                                         "wait for it to finish") from None
+            handle.write(f"{os.getpid()} {time.time_ns()}\n")  # each writer's mark (ingest/stamp.py)
+            handle.flush()
             try:
                 yield
             finally:
