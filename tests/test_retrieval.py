@@ -124,6 +124,27 @@ def test_hybrid_scores_are_cosine_and_lexical_scores_bm25(index: Path) -> None:
     assert lexical and all(h.score > 0 for h in lexical)
 
 
+def test_in_hybrid_mode_the_lexical_route_runs_while_the_question_is_embedded(index: Path) -> None:
+    import threading
+
+    hybrid = retriever(index, "hybrid")
+    both_running = threading.Barrier(2, timeout=10)  # passes only if the two run at once
+    search, embed = hybrid.lexical.search, hybrid.embedder.embed_query
+
+    def lexical(*args, **kwargs):  # noqa: ANN202
+        both_running.wait()
+        return search(*args, **kwargs)
+
+    def embedding(text: str):  # noqa: ANN202
+        both_running.wait()
+        return embed(text)
+
+    hybrid.lexical = type("Spy", (), {"search": staticmethod(lexical)})()
+    hybrid.embedder = type("Spy", (), {"embed_query": staticmethod(embedding)})()
+    assert [h.chunk.id for h in hybrid.retrieve("soil sensor", 4).hits] == \
+        [h.chunk.id for h in retriever(index, "hybrid").retrieve("soil sensor", 4).hits]
+
+
 def test_mmr_returns_k_distinct_hits_and_lambda_one_keeps_the_ranking(index: Path) -> None:
     plain = retriever(index, "dense").retrieve("soil tomatoes", 4).hits
     same = retriever(index, "dense", mmr=1.0).retrieve("soil tomatoes", 4).hits

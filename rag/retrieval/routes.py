@@ -4,7 +4,7 @@ MMR, both restricted by the same metadata filter.
 
     question -> [embed -> store.query]  \
                                          -> fuse (RRF) -> MMR (optional) -> top k hits
-    question -> [lexical.search]        /
+    question -> [lexical.search]        /      (hybrid: the two routes run at the same time)
 
 Hit scores: cosine similarity in dense and hybrid mode (every fused chunk is scored against the
 question's vector, so `retrieval.min_score` keeps its meaning), BM25 in lexical mode.
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -24,6 +25,8 @@ from rag.retrieval.base import RETRIEVAL_MODES, Retrieval, RetrievalSettings
 from rag.retrieval.fusion import maximal_marginal_relevance, reciprocal_rank_fusion, rescale
 from rag.store import Store
 from rag.types import Hit
+
+_ROUTES = ThreadPoolExecutor(max_workers=4, thread_name_prefix="rag-lexical-route")  # a few questions at once
 
 
 class MultiRouteRetriever:
@@ -76,18 +79,24 @@ class MultiRouteRetriever:
         s = self.settings
         started = time.perf_counter()
         where = self.resolve(chunk_filter)
-        # 1. The question's vector, when a route or a score needs it.
+        depth = k if s.mode != "hybrid" and s.mmr is None else max(k, s.candidates)  # each route's candidates
+        # 1. The lexical route needs no vector: in hybrid mode it runs on a worker thread while
+        # the question is embedded and the dense route searched (both release the GIL).
+        lexical_run = _ROUTES.submit(self.lexical.search, question, depth, where) \
+            if s.mode == "hybrid" and self.lexical else None
+        # 2. The question's vector, when a route or a score needs it.
         vector, embed_s = None, 0.0
         if s.mode != "lexical" or s.mmr is not None:
             assert self.embedder is not None
             before = time.perf_counter()
             vector = self.embedder.embed_query(question)
             embed_s = time.perf_counter() - before
-        # 2. Each route's candidates (just k when nothing re-ranks them).
-        depth = k if s.mode != "hybrid" and s.mmr is None else max(k, s.candidates)
         dense = self.store.query(vector, depth, where.chroma_where() if where else None) \
             if s.mode != "lexical" and vector is not None else []
-        lexical = self.lexical.search(question, depth, where) if s.mode != "dense" and self.lexical else []
+        if lexical_run is not None:
+            lexical = lexical_run.result()
+        else:
+            lexical = self.lexical.search(question, depth, where) if s.mode == "lexical" and self.lexical else []
         # 3. Fuse (hybrid), then diversify (MMR) or cut to k.
         hits = _fuse(dense, lexical, s) if s.mode == "hybrid" else (dense or lexical)
         if s.mode == "hybrid" or s.mmr is not None:
