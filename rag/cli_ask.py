@@ -4,7 +4,9 @@ Registered with the `rag` command by rag.cli."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+import threading
 from typing import Any
 
 from rag.cli import command, common_options, pipeline_from, print_json
@@ -54,7 +56,19 @@ def cmd_ask(args: argparse.Namespace) -> int:
                              mode=args.mode, refusal_threshold=args.refusal_threshold,
                              retrieval=args.retrieval, mmr=args.mmr, votes=args.votes)
     chosen = parse_filter({"source": args.source, "pages": args.pages, "section": args.section})
-    return _show(args, pipeline.chain(closed_book=args.closed_book).stream(args.question, chunk_filter=chosen))
+    # The generator loads (imports torch, reads the weights) while the index is opened and searched.
+    loading = threading.Thread(target=_load_quietly, args=(pipeline,), name="rag-load-generator")
+    loading.start()
+    try:
+        return _show(args, pipeline.chain(closed_book=args.closed_book).stream(args.question, chunk_filter=chosen))
+    finally:
+        loading.join()  # never leave a thread importing while the interpreter shuts down
+
+
+def _load_quietly(pipeline: Any) -> None:
+    """Load the generator ahead of need; a failure is left to the chain, which raises it."""
+    with contextlib.suppress(Exception):  # the chain's own call reports it
+        pipeline.generator()
 
 
 def _remote_stream(args: argparse.Namespace) -> Any:

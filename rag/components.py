@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from rag.errors import IndexMismatchError, ModelLoadError
 from rag.store import ChromaStore, Store, check_embedding_model
 
 log = logging.getLogger(__name__)
+_LOADING = threading.RLock()
 
 
 class Components:
@@ -70,18 +72,19 @@ class Components:
     def generator(self) -> Any:
         """The generator (loaded on first use; the first load of a GGUF converts and caches it)."""
         g = self.config.generator
-        if self._generator is None and g.endpoint:
-            from rag.generator.openai_http import OpenAICompatibleGenerator
+        with _LOADING:  # a loader thread (`rag ask`) and the chain must not both load it
+            if self._generator is None and g.endpoint:
+                from rag.generator.openai_http import OpenAICompatibleGenerator
 
-            self._generator = OpenAICompatibleGenerator(g.endpoint, g.model, os.environ.get(g.api_key_env),
-                                                        g.context_window, g.timeout)
-        if self._generator is None:
-            from rag.generator import TransformersGenerator
+                self._generator = OpenAICompatibleGenerator(g.endpoint, g.model, os.environ.get(g.api_key_env),
+                                                            g.context_window, g.timeout)
+            if self._generator is None:
+                from rag.generator import TransformersGenerator
 
-            self._generator = TransformersGenerator(
-                g.model, gguf_file=g.gguf_file, adapter=self.adapter_dir(), merge_adapter=g.merge_adapter,
-                context_window=g.context_window, cache_dir=g.cache_dir, threads=g.threads,
-                stop_on_loop=g.stop_on_loop, prefix_cache=g.prefix_cache)
+                self._generator = TransformersGenerator(
+                    g.model, gguf_file=g.gguf_file, adapter=self.adapter_dir(), merge_adapter=g.merge_adapter,
+                    context_window=g.context_window, cache_dir=g.cache_dir, threads=g.threads,
+                    stop_on_loop=g.stop_on_loop, prefix_cache=g.prefix_cache)
         return self._generator
 
     def adapter_dir(self) -> str | None:

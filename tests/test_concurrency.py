@@ -99,3 +99,26 @@ def test_eight_threads_ask_through_the_server_while_it_ingests(index: Path) -> N
     writer.join()
     assert errors == [] and len(answers) == 40 and len(set(answers)) == 1 and "honey" in answers[0]
     assert result["status"] == 200 and client.get("/info").json()["files"] == 14
+
+
+def test_a_loader_thread_and_the_chain_load_the_generator_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`rag ask` loads the generator on a thread while it searches; the chain then waits for
+    that load instead of starting a second one."""
+    import rag.generator
+
+    built: list[int] = []
+
+    def slow_generator(*args: object, **kwargs: object) -> ExtractiveGenerator:
+        built.append(1)
+        time.sleep(0.3)
+        return ExtractiveGenerator()
+
+    monkeypatch.setattr(rag.generator, "TransformersGenerator", slow_generator)
+    p = Pipeline(index=tmp_path / "index", embedder=HashEmbedder())
+    loaders = [threading.Thread(target=p.generator) for _ in range(3)]
+    for loader in loaders:
+        loader.start()
+    first = p.generator()
+    for loader in loaders:
+        loader.join()
+    assert built == [1] and p.generator() is first
