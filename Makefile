@@ -47,6 +47,7 @@ bench: setup
 	$(BIN)/python bench/embedding.py
 	$(BIN)/python bench/ask.py
 	$(BIN)/python bench/retrieval.py
+	$(BIN)/python bench/quantize.py
 	$(BIN)/python bench/bench_injection.py
 
 clean:
