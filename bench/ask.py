@@ -6,6 +6,7 @@ and warm load, one-shot `rag ask` in a new process (local, and through a running
 
     .venv/bin/pip install -e ".[bench]"
     .venv/bin/python bench/ask.py [--questions 30] [--data ../shared/data/squad2/dev10.json]
+    .venv/bin/python bench/ask.py --compare generator.merge_adapter=false+generator.prefix_cache=false retrieval.k=3
 """
 
 from __future__ import annotations
@@ -53,10 +54,10 @@ def questions_of(data: Path, n: int) -> list[str]:
     return [item.question for item in sample(load_squad(data).items, n, seed=0)]
 
 
-def ours(index: Path, questions: list[str]) -> dict:
+def ours(index: Path, questions: list[str], options: dict[str, str] | None = None) -> dict:
     from rag import Pipeline
 
-    p = Pipeline(index=index)
+    p = Pipeline(index=index, **(options or {}))
     p.ask(questions[0])  # loads the models: measured separately
     timings = [p.ask(q).timings for q in questions]
     decode = [t.tokens_generated / (t.generate - t.time_to_first_token) for t in timings
@@ -140,14 +141,45 @@ def serve_load(base: str, questions: list[str], clients: int) -> dict:
             "requests_per_s": round(len(latencies) / spent, 3)}
 
 
+def compare(data: Path, questions: list[str], variants: list[str], rounds: int = 2) -> None:
+    """Ours under the default and each variant, alternating for `rounds` rounds (the machine's
+    speed drifts by about 10 % between runs, so only figures of one run compare)."""
+    from rag.datasets import write_articles
+
+    names = ["default", *variants]
+    runs: dict[str, list[dict]] = {name: [] for name in names}
+    with tempfile.TemporaryDirectory() as tmp:
+        docs, index = Path(tmp) / "docs", Path(tmp) / "index"
+        write_articles(data, docs)
+        subprocess.run([RAG, "ingest", str(docs), "--index", str(index)], capture_output=True, env=ENV, check=True)
+        for _ in range(rounds):
+            for name in names:
+                options = dict(part.split("=", 1) for part in name.split("+")) if name != "default" else {}
+                runs[name].append(ours(index, questions, options))
+    result = {name: {key: statistics.median(r[key] for r in got) for key in ("p50_s", "p95_s", "ttft_p50_s",
+                                                                               "prompt_tokens_p50")}
+              for name, got in runs.items()}
+    print(json.dumps({"bench": "ask-compare", "machine": f"{os.cpu_count()} cores", "questions": len(questions),
+                      "rounds": rounds, "variants": result}))
+    print(f"\nask, {os.cpu_count()} cores, {len(questions)} dev10 questions, medians of {rounds} alternating rounds:")
+    for name, r in result.items():
+        print(f"  {name:60s} p50 {r['p50_s']:.2f} s  p95 {r['p95_s']:.2f} s  first token {r['ttft_p50_s']:.2f} s  "
+              f"prompt {r['prompt_tokens_p50']:.0f} tokens")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(DEFAULT_DATA))
     parser.add_argument("--questions", type=int, default=30)
+    parser.add_argument("--compare", metavar="KEY=VALUE[+KEY=VALUE]", nargs="+",
+                        help="only ours: the default against these configurations, in turns, in one process")
     args = parser.parse_args()
     from rag.datasets import write_articles
 
     questions = questions_of(Path(args.data), args.questions)
+    if args.compare:
+        compare(Path(args.data), questions, args.compare)
+        return
     result: dict = {"bench": "ask", "machine": f"{os.cpu_count()} cores", "questions": len(questions)}
     with tempfile.TemporaryDirectory() as tmp:
         docs, index = Path(tmp) / "docs", Path(tmp) / "index"

@@ -147,6 +147,9 @@ class Pipeline(Components):
                on_progress: Callable[[int, int], None] | None = None) -> Any:
         """Bring the index in step with `folder` (incremental). Returns an IngestReport.
 
+        A folder unchanged since the last clean ingest of a local index is answered from the
+        index's stamp without opening the store (ingest/stamp.py).
+
         Args:
             progress: a progress bar on stderr.
             on_progress: called with (chunks done, chunks to do) as the ingest advances.
