@@ -60,7 +60,7 @@ class TransformersGenerator:
         model: see `resolve_generator_model`.
         gguf_file: GGUF file name inside a model folder.
         adapter: folder of a PEFT LoRA adapter.
-        merge_adapter: merge the adapter into the weights: about 15 % faster per answer. Switching
+        merge_adapter: merge the adapter into the weights: about 11 % faster per answer. Switching
             it off (`without_adapter`) then loads a second copy of the base weights.
         context_window: tokens of prompt + answer allowed.
         cache_dir: where dequantized GGUF weights are kept.
