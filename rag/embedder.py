@@ -62,6 +62,11 @@ def resolve_embedding_model(name: str) -> Path:
                          "local sentence-transformers folder (nothing is downloaded)")
 
 
+def model_name(model: str) -> str:
+    """The name an index records for an embedding model setting: a folder by its absolute path."""
+    return model if not Path(model).is_dir() else str(Path(model).resolve())
+
+
 def _read_json(path: Path) -> dict:
     try:
         return dict(json.loads(path.read_text(encoding="utf-8")))
@@ -79,7 +84,7 @@ class SentenceTransformerEmbedder:
 
     def __init__(self, model: str = DEFAULT_EMBEDDING_MODEL, batch_size: int = 32) -> None:
         self.folder = resolve_embedding_model(model)
-        self.name = model if not Path(model).is_dir() else str(Path(model).resolve())
+        self.name = model_name(model)
         self.batch_size = batch_size
         self._model: Any = None
         self._tokenizer: Any = None

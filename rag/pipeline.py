@@ -164,7 +164,8 @@ class Pipeline(Components):
         if index is not None and Path(folder).is_dir():
             found, ignored = discover(Path(folder))
             paths = {f.source: f.path for f in found}
-            if paths and stamp.unchanged(index, Path(folder), settings, paths, self._index_state(index)):
+            if paths and stamp.unchanged(index, Path(folder), {**settings, "embedder": self._embedder_name()}, paths,
+                                         self._index_state(index)):
                 from ingest.report import IngestReport
 
                 return IngestReport(files_seen=len(paths), files_unchanged=len(paths), files_ignored=ignored,
@@ -174,8 +175,20 @@ class Pipeline(Components):
         report = self._ingest(folder, progress, on_progress)
         if index is not None and documents is not None and not report.files_failed:
             getattr(self.lexical_index(), "checkpoint", lambda: None)()
-            stamp.write(index, Path(folder), settings, documents, self._index_state(index))
+            used = {**settings, "embedder": self.embedder().name}
+            stamp.write(index, Path(folder), used, documents, self._index_state(index))
         return report
+
+    def _embedder_name(self) -> str:
+        """The embedding model an ingest would use, as far as it is known without opening the
+        index: the given one, the configured one, else the default (an index built with
+        another model then takes the full path, which checks it)."""
+        from rag.config import DEFAULT_EMBEDDING_MODEL
+        from rag.embedder import model_name
+
+        if self._embedder is not None:
+            return str(self._embedder.name)
+        return model_name(self.config.embedding.model or DEFAULT_EMBEDDING_MODEL)
 
     def _index_state(self, index: Path) -> dict[str, Any]:
         from ingest.stamp import index_state

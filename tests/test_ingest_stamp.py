@@ -122,3 +122,15 @@ def test_failed_files_or_an_interrupted_run_leave_no_stamp(setup, monkeypatch) -
     with pytest.raises(KeyboardInterrupt):
         pipeline(index).ingest(docs, progress=False)
     assert not (index / STAMP).exists()
+
+
+def test_another_embedding_model_is_checked_by_the_full_path(setup) -> None:
+    from rag.errors import IndexMismatchError
+
+    docs, index = setup
+    pipeline(index).ingest(docs, progress=False)
+    other = Pipeline(index=index, embedder=HashEmbedder(name="another-model"), **{"chunking.chunk_size_tokens": 32})
+    with pytest.raises(IndexMismatchError):
+        other.ingest(docs, progress=False)
+    configured = Pipeline(index=index, **{"chunking.chunk_size_tokens": 32})  # the default model, by name
+    assert configured._embedder_name() != "hash-embedder"
