@@ -7,6 +7,7 @@ and warm load, one-shot `rag ask` in a new process (local, and through a running
     .venv/bin/pip install -e ".[bench]"
     .venv/bin/python bench/ask.py [--questions 30] [--data ../shared/data/squad2/dev10.json]
     .venv/bin/python bench/ask.py --compare generator.merge_adapter=false+generator.prefix_cache=false retrieval.k=3
+    .venv/bin/python bench/ask.py --cold-loads 3
 """
 
 from __future__ import annotations
@@ -37,6 +38,14 @@ TransformersGenerator(adapter=resolve_adapter("squad2-grounded"))
 loaded = time.perf_counter()
 TransformersGenerator(adapter=resolve_adapter("squad2-grounded"))
 print(imported - started, loaded - imported, time.perf_counter() - loaded)
+"""
+COLD = """
+import sys, time
+from rag.adapters import resolve_adapter
+from rag.generator import TransformersGenerator
+started = time.perf_counter()
+TransformersGenerator(adapter=resolve_adapter("squad2-grounded"), merge_adapter=sys.argv[1] == "merged")
+print(time.perf_counter() - started)
 """
 DECODING = {"max_new_tokens": 128, "do_sample": False}  # ours: generator.max_new_tokens, greedy
 LCEL_PROMPT = ("Answer the question using only the context below. If the context does not contain the "
@@ -141,6 +150,22 @@ def serve_load(base: str, questions: list[str], clients: int) -> dict:
             "requests_per_s": round(len(latencies) / spent, 3)}
 
 
+def cold_loads(rounds: int) -> None:
+    """The generator's cold load in new processes, the adapter merged (from the merged-weights
+    cache) against unmerged, alternating for `rounds` rounds."""
+    subprocess.run([sys.executable, "-c", COLD, "merged"], capture_output=True, env=ENV, check=True)  # fills the cache
+    times: dict[str, list[float]] = {"merged": [], "unmerged": []}
+    for _ in range(rounds):
+        for kind, got in times.items():
+            done = subprocess.run([sys.executable, "-c", COLD, kind], capture_output=True, text=True, env=ENV, check=True)
+            got.append(float(done.stdout.split()[-1]))
+    result = {kind: round(statistics.median(got), 2) for kind, got in times.items()}
+    print(json.dumps({"bench": "ask-cold-loads", "machine": f"{os.cpu_count()} cores", "rounds": rounds,
+                      "median_s": result, "all_s": times}))
+    print(f"\ngenerator cold load in a new process, median of {rounds}: merged (cached) {result['merged']} s, "
+          f"unmerged {result['unmerged']} s")
+
+
 def compare(data: Path, questions: list[str], variants: list[str], rounds: int = 2) -> None:
     """Ours under the default and each variant, alternating for `rounds` rounds (the machine's
     speed drifts by about 10 % between runs, so only figures of one run compare)."""
@@ -173,7 +198,12 @@ def main() -> None:
     parser.add_argument("--questions", type=int, default=30)
     parser.add_argument("--compare", metavar="KEY=VALUE[+KEY=VALUE]", nargs="+",
                         help="only ours: the default against these configurations, in turns, in one process")
+    parser.add_argument("--cold-loads", type=int, metavar="N",
+                        help="only the generator's cold load, merged against unmerged, N rounds")
     args = parser.parse_args()
+    if args.cold_loads:
+        cold_loads(args.cold_loads)
+        return
     from rag.datasets import write_articles
 
     questions = questions_of(Path(args.data), args.questions)

@@ -72,7 +72,7 @@ def greedy_decode(model: Any, input_ids: Any, max_new_tokens: int, eos_ids: Sequ
         # 1. Prefill the prompt once, less the opening it shares with the last prompt; only the
         # last position's logits are needed (the others would cost a vocabulary-sized
         # projection per prompt token).
-        ids = [int(t) for t in input_ids[0]]
+        ids = input_ids[0].tolist()
         cache, shared = prefix.start(ids, getattr(model, "config", None)) if prefix else (None, 0)
         out = model(input_ids=input_ids[:, shared:], past_key_values=cache, use_cache=True, logits_to_keep=1)
         cache, logits = out.past_key_values, out.logits[0, -1]

@@ -87,8 +87,8 @@ def cached_gguf(folder: Path, gguf_file: str, cache_dir: Path) -> Path:
 def merged_folder(base: Path, adapter: str | Path, cache_dir: Path) -> Path | None:
     """Where `base` with `adapter` merged into its weights is cached, keyed by the contents of
     both (and the versions of the libraries that merge), or None for a base whose weights are
-    not one safetensors file. Loading it skips importing peft and merging: about 0.4 s of a
-    new process's load on 2 cores (3.9 s against 4.3 s, bench/README.md)."""
+    not one safetensors file. Loading it skips importing peft and merging: a new process's
+    load takes 3.53 s against 3.98 s on 2 cores (`bench/ask.py --cold-loads 3`)."""
     from importlib.metadata import version
 
     weights, adapter = base / "model.safetensors", Path(adapter)
