@@ -13,6 +13,7 @@ import torch
 from rag import Pipeline
 from rag.errors import ModelLoadError
 from rag.generator import TransformersGenerator
+from rag.generator.transformers_lm import HFCodec
 
 pytestmark = pytest.mark.integration
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
@@ -20,9 +21,9 @@ MESSAGES = [{"role": "user", "content": "Name three colours of the rainbow."}]
 
 
 def logits(generator: TransformersGenerator) -> torch.Tensor:
-    inputs = generator._encode(MESSAGES)
+    ids = HFCodec(generator.tokenizer).chat_ids(MESSAGES)
     with torch.inference_mode():
-        return generator.model(**inputs).logits
+        return generator.model(input_ids=torch.tensor([ids])).logits
 
 
 def save_random_lora(model: torch.nn.Module, folder: Path) -> Path:

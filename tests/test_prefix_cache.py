@@ -10,6 +10,7 @@ import pytest
 
 from rag.generator.decoding import greedy_decode
 from rag.generator.prefix_cache import MIN_SHARED_TOKENS, PrefixCache
+from rag.generator.torch_runner import TorchRunner
 
 torch = pytest.importorskip("torch")
 
@@ -32,7 +33,7 @@ def prefilled_lengths(model: Any) -> tuple[list[int], Any]:
 
 
 def decode(model: Any, ids: list[int], prefix: PrefixCache | None, refusal: tuple[int, ...] = (5, 6)) -> Any:
-    steps = greedy_decode(model, torch.tensor([ids]), 12, [0], refusal=refusal, prefix=prefix)
+    steps = greedy_decode(TorchRunner(model), ids, 12, [0], refusal=refusal, prefix=prefix)
     while True:
         try:
             next(steps)
@@ -74,7 +75,7 @@ def test_a_prompt_sharing_too_little_prefills_in_full(model: Any) -> None:
     prefix = PrefixCache()
     decode(model, list(range(10, 40)), prefix)
     other = list(range(10, 10 + MIN_SHARED_TOKENS - 1)) + [90, 91, 92]
-    cache, shared = prefix.start(other, model.config)
+    cache, shared = prefix.start(other, TorchRunner(model))
     assert (cache, shared) == (None, 0)
     lengths, handle = prefilled_lengths(model)
     try:
@@ -88,8 +89,8 @@ def test_a_handed_out_cache_is_a_copy(model: Any) -> None:
     prefix = PrefixCache()
     ids = list(range(10, 40))
     decode(model, ids, prefix)
-    cache, shared = prefix.start(ids + [60], model.config)
+    cache, shared = prefix.start(ids + [60], TorchRunner(model))
     assert shared == len(ids)
     cache.layers[0].keys.zero_()
-    again, _ = prefix.start(ids + [61], model.config)
+    again, _ = prefix.start(ids + [61], TorchRunner(model))
     assert again.layers[0].keys.abs().sum() > 0  # what the first caller did is not seen

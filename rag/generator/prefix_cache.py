@@ -4,9 +4,9 @@ Every grounded prompt opens with the same tokens: the chat template's system tur
 instructions, before the first document. Computing them once instead of per question saves
 about 40 ms of a 1.6 s answer on 2 cores (`bench/ask.py --compare generator.prefix_cache=false`).
 
-The cache keeps the token ids and the per-layer keys and values of the last prompt it saw. A
-new prompt starts from the longest opening it shares with that one, so nothing is assumed
-about the template: a custom template, another question on the same documents, or an adapter
+The cache keeps the token ids and the keys and values (a backend's `Runner.snapshot`) of the
+last prompt it saw. A new prompt starts from the longest opening it shares with that one, so
+nothing is assumed about the template: a custom template, another question on the same documents, or an adapter
 trained on other instructions each reuse what they share, and a prompt sharing nothing
 prefills in full as before.
 """
@@ -26,29 +26,25 @@ class PrefixCache:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._ids: tuple[int, ...] = ()
-        self._layers: list[tuple[Any, Any]] = []
+        self._snapshot: Any = None
 
-    def start(self, ids: Sequence[int], config: Any) -> tuple[Any, int]:
-        """A fresh cache holding the longest opening `ids` shares with the last prompt, and
-        that opening's length; (None, 0) when it shares fewer than MIN_SHARED_TOKENS. At least
-        one token is always left to prefill, so the model returns the next token's logits."""
-        from transformers import DynamicCache
-
+    def start(self, ids: Sequence[int], runner: Any) -> tuple[Any, int]:
+        """A new cache (made by `runner.head`) holding the longest opening `ids` shares with the
+        last prompt, and that opening's length; (None, 0) when it shares fewer than
+        MIN_SHARED_TOKENS. At least one token is always left to prefill, so the model returns
+        the next token's logits."""
         with self._lock:
             shared = _shared_length(self._ids, ids, limit=len(ids) - 1)
             if shared < MIN_SHARED_TOKENS:
                 return None, 0
-            # Clones: the layers must not alias what a concurrent question extends.
-            layers = [(k[..., :shared, :].clone(), v[..., :shared, :].clone()) for k, v in self._layers]
-        return DynamicCache(ddp_cache_data=layers, config=config), shared
+            snapshot = self._snapshot
+        # A copy: the snapshot must not alias what a concurrent question extends.
+        return runner.head(snapshot, shared), shared
 
-    def keep(self, ids: Sequence[int], cache: Any) -> None:
-        """Remember `ids` and the cache right after their prefill. Decoding extends a
-        DynamicCache by concatenation, into new tensors, so the ones referenced here stay as they
-        are; `start` copies before handing them out."""
-        layers = [(layer.keys, layer.values) for layer in cache.layers]
+    def keep(self, ids: Sequence[int], snapshot: Any) -> None:
+        """Remember `ids` and the runner's snapshot of the cache right after their prefill."""
         with self._lock:
-            self._ids, self._layers = tuple(ids), layers
+            self._ids, self._snapshot = tuple(ids), snapshot
 
 
 def _shared_length(a: Sequence[int], b: Sequence[int], limit: int) -> int:

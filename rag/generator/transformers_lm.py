@@ -12,9 +12,8 @@ from typing import Any
 
 from rag.config import DEFAULT_GENERATOR_MODEL
 from rag.errors import ModelLoadError
-from rag.generator.base import Decoding, Generation, Messages
-from rag.generator.constraints import SpanConstraint
-from rag.generator.decoding import greedy_decode
+from rag.generator.base import Decoding, Messages
+from rag.generator.decoding import ends_in_loop, token_list
 from rag.generator.model_files import (
     attach_adapter,
     cached_gguf,
@@ -25,22 +24,8 @@ from rag.generator.model_files import (
     used_merged,
 )
 from rag.generator.prefix_cache import PrefixCache
-
-
-def ends_in_loop(tokens: Sequence[int], min_span: int = 12, max_period: int = 40) -> bool:
-    """True when `tokens` end in one block repeated back to back at least three times and over at
-    least `min_span` tokens: the greedy loop a small model falls into ("The answer is: The answer
-    is: ...", "1.1.1.1"). Decoding on would only repeat it until max_new_tokens."""
-    n = len(tokens)
-    for period in range(1, max_period + 1):
-        times = max(3, -(-min_span // period))
-        span = times * period
-        if span > n:
-            continue
-        tail = tokens[n - span:]
-        if all(tail[i] == tail[span - period + i % period] for i in range(span)):
-            return True
-    return False
+from rag.generator.streaming import LocalGenerator, stream_answer
+from rag.generator.torch_runner import TorchRunner
 
 
 def answer_token_ids(tokenizer: Any, text: str) -> list[int]:
@@ -53,7 +38,7 @@ def answer_token_ids(tokenizer: Any, text: str) -> list[int]:
     return list(tokenizer.encode(" " + text.strip(), add_special_tokens=False))
 
 
-class TransformersGenerator:
+class TransformersGenerator(LocalGenerator):
     """A local causal LM with its chat template, greedy decoding, optional PEFT LoRA adapter.
 
     Args:
@@ -116,7 +101,7 @@ class TransformersGenerator:
         self._base: dict[str, Any] = {}
         self._base_lock = threading.Lock()
         eos = self.tokenizer.eos_token_id
-        self.eos_ids = [eos] + [t for t in _as_list(self.model.generation_config.eos_token_id) if t != eos]
+        self.eos_ids = [eos] + [t for t in token_list(self.model.generation_config.eos_token_id) if t != eos]
 
     @property
     def can_disable_adapter(self) -> bool:
@@ -152,84 +137,32 @@ class TransformersGenerator:
                     str(self.model_folder), dtype=torch.float32).eval()
             return self._base["model"]
 
-    def _encode(self, messages: Messages) -> dict[str, Any]:
-        encoded: Any = self.tokenizer.apply_chat_template(
-            list(messages), add_generation_prompt=True, return_tensors="pt", return_dict=True)
-        return dict(encoded)
-
     def count_prompt_tokens(self, messages: Messages) -> int:
-        return int(self._encode(messages)["input_ids"].shape[1])
-
-    def generate(self, messages: Messages, max_new_tokens: int) -> Generation:
-        started = time.perf_counter()
-        stats: dict[str, Any] = {}
-        pieces: list[str] = []
-        first: float | None = None
-        for piece in self._stream(messages, max_new_tokens, stats, Decoding()):
-            if first is None:
-                first = time.perf_counter() - started
-            pieces.append(piece)
-        return Generation("".join(pieces).strip(), stats.get("tokens", 0), first,
-                          stats.get("prompt_tokens", 0))
-
-    def stream(self, messages: Messages, max_new_tokens: int, stats: dict[str, Any] | None = None,
-               decoding: Decoding | None = None) -> Iterator[str]:
-        return self._stream(messages, max_new_tokens, {} if stats is None else stats,
-                            decoding or Decoding())
+        return len(HFCodec(self.tokenizer).chat_ids(messages))
 
     def _stream(self, messages: Messages, max_new_tokens: int, stats: dict[str, Any],
                 decoding: Decoding) -> Iterator[str]:
-        """Decode greedily and yield text pieces; fills `stats` when done (see Generator)."""
-        input_ids = self._encode(messages)["input_ids"]
-        stats["prompt_tokens"] = int(input_ids.shape[1])
-        refusal = answer_token_ids(self.tokenizer, decoding.refusal) if decoding.refusal else []
-        spans = [self.tokenizer(t, add_special_tokens=False, return_offsets_mapping=True)
-                 for t in decoding.spans]
-        constraint = SpanConstraint([s["input_ids"] for s in spans], refusal, self.eos_ids) \
-            if decoding.spans else None
         prefix = None if self._prefixes is None else \
             self._prefixes.setdefault((id(self.model), self.adapter_off), PrefixCache())
-        steps = greedy_decode(self.model, input_ids, max_new_tokens, self.eos_ids, constraint=constraint,
-                              refusal=refusal, stop=ends_in_loop if self.stop_on_loop else None, prefix=prefix)
-        if self.adapter_off:
-            steps = _adapter_disabled(self.model, steps)
-        tokens: list[int] = []
-        shown = ""
-        while True:
-            try:
-                tokens.append(next(steps))
-            except StopIteration as finished:
-                decoded = finished.value
-                break
-            text = self.tokenizer.decode(tokens, skip_special_tokens=True).lstrip()
-            if text.startswith(shown) and len(text) > len(shown) and not text.endswith("\ufffd"):
-                yield text[len(shown):]
-                shown = text
-        text = self.tokenizer.decode(tokens, skip_special_tokens=True).lstrip()
-        if text.startswith(shown) and len(text) > len(shown):
-            yield text[len(shown):]
-        stats.update(tokens=len(decoded.tokens), answer_logprob=decoded.answer_logprob,
-                     refusal_logprob=decoded.refusal_logprob)
-        match = constraint.match() if constraint is not None else None
-        if match is not None:
-            offsets = spans[match.text_index]["offset_mapping"]
-            stats["span"] = (match.text_index, int(offsets[match.token_start][0]),
-                             int(offsets[match.token_end - 1][1]))
+        return stream_answer(HFCodec(self.tokenizer), TorchRunner(self.model, self.adapter_off), messages,
+                             max_new_tokens, stats, decoding, self.eos_ids, prefix,
+                             ends_in_loop if self.stop_on_loop else None)
 
 
-def _adapter_disabled(model: Any, steps: Iterator[int]) -> Any:
-    """`steps` with the adapter disabled during each decoding step only, so a stream abandoned
-    midway never leaves it off for the adapter's other users."""
-    while True:
-        with model.disable_adapter():
-            try:
-                token = next(steps)
-            except StopIteration as done:
-                return done.value
-        yield token
+class HFCodec:
+    """A transformers tokenizer as a `TextCodec` (rag.generator.streaming)."""
 
+    def __init__(self, tokenizer: Any) -> None:
+        self.tokenizer = tokenizer
 
-def _as_list(value: Any) -> list[int]:
-    if value is None:
-        return []
-    return [int(v) for v in value] if isinstance(value, (list, tuple)) else [int(value)]
+    def chat_ids(self, messages: Messages) -> list[int]:
+        encoded: Any = self.tokenizer.apply_chat_template(
+            list(messages), add_generation_prompt=True, return_tensors="pt", return_dict=True)
+        return [int(t) for t in encoded["input_ids"][0].tolist()]
+
+    def encode(self, text: str) -> tuple[list[int], list[tuple[int, int]]]:
+        encoded = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+        return list(encoded["input_ids"]), [(int(a), int(b)) for a, b in encoded["offset_mapping"]]
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return str(self.tokenizer.decode(list(ids), skip_special_tokens=True))
