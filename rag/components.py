@@ -79,13 +79,28 @@ class Components:
                 self._generator = OpenAICompatibleGenerator(g.endpoint, g.model, os.environ.get(g.api_key_env),
                                                             g.context_window, g.timeout)
             if self._generator is None:
-                from rag.generator import TransformersGenerator
-
-                self._generator = TransformersGenerator(
-                    g.model, gguf_file=g.gguf_file, adapter=self.adapter_dir(), merge_adapter=g.merge_adapter,
-                    context_window=g.context_window, cache_dir=g.cache_dir, threads=g.threads,
-                    stop_on_loop=g.stop_on_loop, prefix_cache=g.prefix_cache)
+                self._generator = self._local_generator()
         return self._generator
+
+    def _local_generator(self) -> Any:
+        """ONNX Runtime when configured and the model allows it (merged adapter, a plain Llama),
+        else PyTorch."""
+        g = self.config.generator
+        adapter = self.adapter_dir()
+        settings: dict[str, Any] = {"gguf_file": g.gguf_file, "adapter": adapter, "context_window": g.context_window,
+                    "cache_dir": g.cache_dir, "threads": g.threads, "stop_on_loop": g.stop_on_loop,
+                    "prefix_cache": g.prefix_cache}
+        if g.backend == "onnx" and (g.merge_adapter or adapter is None):
+            from rag.generator.onnx_export import UnsupportedModel
+            from rag.generator.onnx_lm import OnnxGenerator
+
+            try:
+                return OnnxGenerator(g.model, **settings)
+            except UnsupportedModel as exc:
+                log.warning("generating with PyTorch instead of ONNX Runtime: %s", exc)
+        from rag.generator import TransformersGenerator
+
+        return TransformersGenerator(g.model, merge_adapter=g.merge_adapter, **settings)
 
     def adapter_dir(self) -> str | None:
         """The adapter folder (a packaged adapter's name resolved), or None."""

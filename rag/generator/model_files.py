@@ -57,11 +57,12 @@ def gguf_cache_key(source: Path, sample: int = 1 << 20) -> str:
     Every virtualenv and every reinstall holds its own copy of the packaged GGUF; keyed by path,
     each copy cost another ~20 s conversion and ~0.5 GB of cache. Size plus the first and last
     MiB (header, metadata, tensor data) tell GGUF files apart without reading 100 MB per load.
-    The transformers version is part of the key because it does the dequantizing.
+    The transformers version is part of the key because it does the dequantizing (read from the
+    package's metadata: importing transformers costs about a second a process).
     """
-    import transformers
+    from importlib.metadata import version
 
-    return content_key(source, transformers.__version__, sample)
+    return content_key(source, version("transformers"), sample)
 
 
 def cached_gguf(folder: Path, gguf_file: str, cache_dir: Path) -> Path:
@@ -113,6 +114,22 @@ def save_atomically(target: Path, save: Callable[[Path], Any]) -> None:
         shutil.rmtree(staging, ignore_errors=True)  # another process finished first, or no room
         if not (target / "config.json").is_file():
             raise
+
+
+def build_merged(base: Path, adapter: str, target: Path, base_name: str) -> Path:
+    """Merge `adapter` into `base`'s weights and cache them at `target` (see merged_folder).
+
+    Raises:
+        ModelLoadError: the adapter does not fit, or the cache could not be written.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(str(base), dtype=torch.float32).eval()
+    keep_merged(attach_adapter(model, adapter, True, base_name), target)
+    if not (target / "config.json").is_file():
+        raise ModelLoadError(f"could not cache the merged adapter in {str(target)!r}")
+    return target
 
 
 def keep_merged(model: Any, target: Path) -> None:

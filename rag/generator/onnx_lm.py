@@ -1,0 +1,211 @@
+"""A local causal LM on ONNX Runtime: the same greedy decoding, extractive constraint, refusal
+margin and prefix cache as the PyTorch backend (one loop, rag.generator.streaming), on a graph
+exported once per model and adapter, so a process answering questions imports neither torch nor
+transformers.
+
+Loading: (1) the GGUF is dequantized once (model_files); (2) an adapter is merged into those
+weights once and cached (model_files); (3) the merged weights are exported once to ONNX
+(onnx_export) and checked against transformers; (4) later processes load only the graph, the
+tokenizer.json and the chat template. Steps 1-3 import torch; step 4 does not.
+Only this module imports onnxruntime for the generator.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import logging
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rag.config import DEFAULT_GENERATOR_MODEL
+from rag.errors import ModelLoadError
+from rag.generator.base import Decoding, Messages
+from rag.generator.chat_codec import ChatCodec
+from rag.generator.decoding import ends_in_loop, token_list
+from rag.generator.model_files import (
+    build_merged,
+    cached_gguf,
+    merged_folder,
+    resolve_generator_model,
+    used_merged,
+)
+from rag.generator.onnx_export import EXPORT_VERSION, UnsupportedModel, llama_settings_of
+from rag.generator.prefix_cache import PrefixCache
+from rag.generator.streaming import LocalGenerator, stream_answer
+from rag.model_cache import content_key, default_cache_dir
+
+log = logging.getLogger(__name__)
+GRAPHS_KEPT = 3  # exported generator graphs kept in the cache (base, merged, one more)
+# Largest logit difference from transformers accepted, as a share of the largest logit: float32
+# sums in another order differ by about 1e-4 of it (SmolLM2: 4e-3 on logits up to 33).
+AGREEMENT = 1e-3
+
+
+class OnnxRunner:
+    """An exported graph's forward passes (a decoding `Runner`); a cache is (keys, values)."""
+
+    def __init__(self, session: Any, settings: dict[str, Any]) -> None:
+        self.session = session
+        self._empty = np.zeros((settings["layers"], 1, settings["kv_heads"], 0, settings["head_dim"]), np.float32)
+
+    def _run(self, ids: Sequence[int], cache: Any, count: int) -> tuple[np.ndarray, Any]:
+        keys, values = cache if cache is not None else (self._empty, self._empty)
+        logits, keys, values = self.session.run(None, {
+            "input_ids": np.array([list(ids)], dtype=np.int64), "past_keys": keys, "past_values": values,
+            "logits_count": np.array(count, dtype=np.int64)})
+        return logits[0], (keys, values)
+
+    def prefill(self, ids: Sequence[int], cache: Any) -> tuple[np.ndarray, Any]:
+        logits, cache = self._run(ids, cache, 1)
+        return logits[-1], cache
+
+    def score(self, cache: Any, tokens: Sequence[int]) -> np.ndarray:
+        return self._run(tokens, cache, len(tokens))[0]  # a run returns new arrays: `cache` stays
+
+    def snapshot(self, cache: Any) -> Any:
+        return cache
+
+    def head(self, snapshot: Any, length: int) -> Any:
+        return tuple(np.ascontiguousarray(a[:, :, :, :length]) for a in snapshot)
+
+
+class OnnxGenerator(LocalGenerator):
+    """The model (with its LoRA adapter merged in) on ONNX Runtime; arguments as
+    TransformersGenerator's, less `merge_adapter` (always merged).
+
+    Raises:
+        UnsupportedModel: not a plain Llama model, or an adapter on weights that are not one
+            safetensors file: the PyTorch backend takes these.
+        ModelLoadError: model or adapter missing, the adapter does not fit, or the export failed.
+    """
+
+    def __init__(self, model: str = DEFAULT_GENERATOR_MODEL, *, gguf_file: str | None = None,
+                 adapter: str | None = None, context_window: int = 2048, cache_dir: str | Path | None = None,
+                 threads: int | None = None, stop_on_loop: bool = True, prefix_cache: bool = True) -> None:
+        if adapter is not None and not (Path(adapter) / "adapter_config.json").is_file():
+            raise ModelLoadError(f"adapter {adapter!r} is not a PEFT adapter folder "
+                                 "(no adapter_config.json there)")
+        started = time.perf_counter()
+        self.cache = Path(cache_dir) if cache_dir else default_cache_dir()
+        folder, gguf = resolve_generator_model(model, gguf_file)
+        self.model_folder = cached_gguf(folder, gguf, self.cache) if gguf is not None else folder
+        self.name, self.adapter, self.merged, self.threads = model, adapter, adapter is not None, threads
+        weights = self.model_folder
+        if adapter is not None:
+            target = merged_folder(self.model_folder, adapter, self.cache)
+            if target is None:
+                raise UnsupportedModel(f"generator {model!r}: its weights are not one model.safetensors, "
+                                       "so the adapter cannot be merged and cached")
+            weights = used_merged(target) if (target / "config.json").is_file() else \
+                build_merged(self.model_folder, adapter, target, model)
+        config = json.loads((weights / "config.json").read_text(encoding="utf-8"))
+        self.settings = llama_settings_of(config)
+        self.runner = OnnxRunner(self._session(weights), self.settings)
+        self.codec = ChatCodec(self.model_folder)
+        self.context_window = min(context_window, int(config.get("max_position_embeddings") or context_window))
+        generation = self.model_folder / "generation_config.json"
+        extra = json.loads(generation.read_text(encoding="utf-8")).get("eos_token_id") if generation.is_file() else None
+        self.eos_ids = [t for t in dict.fromkeys([self.codec.eos_id, *token_list(extra)]) if t is not None]
+        if not self.eos_ids:
+            raise ModelLoadError(f"generator {model!r} names no end-of-sequence token")
+        self.stop_on_loop = stop_on_loop
+        self._prefixes: dict[int, PrefixCache] | None = {} if prefix_cache else None
+        self._base: dict[str, OnnxRunner] = {}  # shared with the views `without_adapter` makes
+        self._base_lock = threading.Lock()
+        self.load_seconds = time.perf_counter() - started
+
+    def _session(self, weights: Path) -> Any:
+        """The inference session of `weights`' graph, exported first when the cache lacks it."""
+        import onnxruntime as ort
+
+        graph = self.cache / f"{weights.name}-{_graph_key(weights)}.lm.onnx"
+        if graph.is_file():
+            with contextlib.suppress(OSError):
+                os.utime(graph)  # what eviction goes by
+        else:
+            _export(weights, graph, self.settings)
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        # The basic optimizations load in half the time of all of them and decode as fast here.
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+        if self.threads:
+            options.intra_op_num_threads = self.threads
+        return ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
+
+    @property
+    def can_disable_adapter(self) -> bool:
+        """Whether a LoRA adapter is merged in, which `without_adapter` can switch off."""
+        return self.adapter is not None
+
+    def without_adapter(self) -> OnnxGenerator:
+        """This generator on the base weights' graph (exported and loaded once, shared by every
+        such view).
+
+        Raises:
+            ValueError: no adapter to switch off.
+        """
+        if not self.can_disable_adapter:
+            raise ValueError(f"generator {self.name!r} has no adapter to switch off")
+        with self._base_lock:
+            if "runner" not in self._base:
+                self._base["runner"] = OnnxRunner(self._session(self.model_folder), self.settings)
+        view = copy.copy(self)  # shallow: the same codec and shared caches
+        view.adapter, view.merged, view.runner = None, False, self._base["runner"]
+        return view
+
+    def count_prompt_tokens(self, messages: Messages) -> int:
+        return len(self.codec.chat_ids(messages))
+
+    def _stream(self, messages: Messages, max_new_tokens: int, stats: dict[str, Any],
+                decoding: Decoding) -> Iterator[str]:
+        prefix = None if self._prefixes is None else self._prefixes.setdefault(id(self.runner), PrefixCache())
+        return stream_answer(self.codec, self.runner, messages, max_new_tokens, stats, decoding, self.eos_ids,
+                             prefix, ends_in_loop if self.stop_on_loop else None)
+
+
+def _graph_key(weights: Path) -> str:
+    source = weights / "model.safetensors"
+    if not source.is_file():
+        raise UnsupportedModel(f"model folder {str(weights)!r} has no single model.safetensors to export")
+    return content_key(source, f"{EXPORT_VERSION}:{version('torch')}")
+
+
+def _export(weights: Path, graph: Path, settings: dict[str, Any]) -> None:
+    """Export through a staging file renamed into place, check it, and evict old graphs."""
+    from rag.generator.onnx_export import export_llama
+
+    log.warning("exporting %s to ONNX once (about 20 s); cached in %s", weights.name, graph.parent)
+    graph.parent.mkdir(parents=True, exist_ok=True)
+    handle, staging = tempfile.mkstemp(prefix=".export-", suffix=".onnx", dir=graph.parent)
+    os.close(handle)
+    try:
+        sample, expected = export_llama(weights, Path(staging))
+        _check_agreement(Path(staging), sample, expected, settings, graph.name)
+        os.replace(staging, graph)  # atomic: a killed export leaves no half graph
+    finally:
+        Path(staging).unlink(missing_ok=True)
+    graphs = sorted(graph.parent.glob("*.lm.onnx"), key=lambda p: p.stat().st_mtime)
+    for old in graphs[:-GRAPHS_KEPT]:
+        old.unlink(missing_ok=True)
+
+
+def _check_agreement(graph: Path, sample: np.ndarray, expected: np.ndarray, settings: dict[str, Any],
+                     name: str) -> None:
+    import onnxruntime as ort
+
+    runner = OnnxRunner(ort.InferenceSession(str(graph), providers=["CPUExecutionProvider"]), settings)
+    logits = runner.score(None, sample[0].tolist())
+    gap = float(np.abs(logits - expected).max() / max(float(np.abs(expected).max()), 1e-6))
+    if gap > AGREEMENT:
+        raise ModelLoadError(f"the ONNX export {name!r} disagrees with transformers by {gap:.2e} of the "
+                             f"largest logit (at most {AGREEMENT:g} accepted)")

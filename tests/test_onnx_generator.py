@@ -1,0 +1,128 @@
+"""The ONNX Runtime generator's graph and runner on a small random Llama (real transformers
+code, no weights to load): the export agrees with transformers, and greedy decoding through the
+ONNX runner gives the same tokens, log-probabilities and refusal score as through PyTorch, also
+when the prompt's opening comes from the prefix cache."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from rag.errors import ConfigError, ModelLoadError
+from rag.generator.constraints import SpanConstraint
+from rag.generator.decoding import greedy_decode
+from rag.generator.onnx_export import UnsupportedModel, export_llama, llama_settings_of
+from rag.generator.prefix_cache import PrefixCache
+
+torch = pytest.importorskip("torch")
+ort = pytest.importorskip("onnxruntime")
+
+
+def small_llama(seed: int, **extra: Any) -> Any:
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    config = LlamaConfig(vocab_size=96, hidden_size=64, intermediate_size=128, num_hidden_layers=3,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256, **extra)
+    return LlamaForCausalLM(config).eval()
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory) -> tuple[Any, Any, Path]:
+    from rag.generator.onnx_lm import OnnxRunner
+
+    folder = tmp_path_factory.mktemp("llama")
+    model = small_llama(0)
+    model.save_pretrained(str(folder))
+    graph = folder / "model.lm.onnx"
+    export_llama(folder, graph)
+    session = ort.InferenceSession(str(graph), providers=["CPUExecutionProvider"])
+    return model, OnnxRunner(session, llama_settings_of(model.config.to_dict())), folder
+
+
+def decode(runner: Any, ids: list[int], prefix: PrefixCache | None = None, **kw: Any) -> Any:
+    steps = greedy_decode(runner, ids, 12, [0], refusal=(5, 6), prefix=prefix, **kw)
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value
+
+
+def test_the_graph_decodes_as_pytorch_does(exported) -> None:
+    from rag.generator.torch_runner import TorchRunner
+
+    model, runner, _ = exported
+    for ids in (list(range(10, 40)), [3, 1, 4, 1, 5, 9, 2, 6]):
+        expected, got = decode(TorchRunner(model), ids), decode(runner, ids)
+        assert got.tokens == expected.tokens and len(got.tokens) > 0
+        assert got.answer_logprob == pytest.approx(expected.answer_logprob, abs=1e-3)
+        assert got.refusal_logprob == pytest.approx(expected.refusal_logprob, abs=1e-3)
+
+
+def test_extractive_decoding_through_the_graph_copies_the_same_span(exported) -> None:
+    from rag.generator.torch_runner import TorchRunner
+
+    model, runner, _ = exported
+    texts = [[20, 21, 22, 23, 24, 25], [30, 31, 32, 33]]
+    results = [decode(r, list(range(40, 70)), constraint=SpanConstraint(texts, [5, 6], [0]))
+               for r in (TorchRunner(model), runner)]
+    assert results[0].tokens == results[1].tokens
+    assert results[1].constraint.match() == results[0].constraint.match()
+
+
+def test_a_cached_opening_decodes_as_a_full_prefill(exported) -> None:
+    _, runner, _ = exported
+    opening = list(range(10, 40))
+    prefix = PrefixCache()
+    decode(runner, opening + [41, 42], prefix)
+    cache, shared = prefix.start(opening + [50, 51, 52], runner)
+    assert shared == len(opening) and cache[0].shape[3] == shared
+    reused, full = decode(runner, opening + [50, 51, 52], prefix), decode(runner, opening + [50, 51, 52])
+    assert reused.tokens == full.tokens
+    assert reused.answer_logprob == pytest.approx(full.answer_logprob, abs=1e-4)
+
+
+def test_scoring_leaves_the_cache_as_it_was(exported) -> None:
+    _, runner, _ = exported
+    logits, cache = runner.prefill(list(range(10, 30)), None)
+    runner.score(cache, [5, 6, 7])
+    after, _ = runner.prefill([31], cache)
+    fresh, _ = runner.prefill([31], runner.prefill(list(range(10, 30)), None)[1])
+    assert cache[0].shape[3] == 20 and np.allclose(after, fresh, atol=1e-5)
+
+
+def test_a_graph_that_disagrees_with_transformers_is_refused(exported) -> None:
+    from rag.generator.onnx_lm import _check_agreement
+
+    model, _, folder = exported
+    other = small_llama(1)
+    sample = np.arange(3, 20)[None]
+    with torch.no_grad():
+        wrong = other(input_ids=torch.tensor(sample)).logits[0].numpy()
+        right = model(input_ids=torch.tensor(sample)).logits[0].numpy()
+    settings = llama_settings_of(model.config.to_dict())
+    _check_agreement(folder / "model.lm.onnx", sample, right, settings, "small")
+    with pytest.raises(ModelLoadError, match="disagrees with transformers"):
+        _check_agreement(folder / "model.lm.onnx", sample, wrong, settings, "small")
+
+
+@pytest.mark.parametrize("change", [{"model_type": "gpt2"}, {"attention_bias": True},
+                                    {"rope_parameters": {"rope_type": "linear", "factor": 2.0, "rope_theta": 1e4}},
+                                    {"hidden_act": "gelu"}])
+def test_models_the_graph_cannot_express_are_named_unsupported(change: dict[str, Any]) -> None:
+    config = small_llama(0).config.to_dict() | change
+    with pytest.raises(UnsupportedModel, match="plain Llama"):
+        llama_settings_of(config)
+
+
+def test_the_backend_setting_is_checked() -> None:
+    from rag.config_sections import GeneratorConfig
+
+    with pytest.raises(ConfigError, match="generator.backend"):
+        GeneratorConfig(backend="tensorrt")
+    with pytest.warns(UserWarning, match="runs the generator on PyTorch"):
+        GeneratorConfig(merge_adapter=False)

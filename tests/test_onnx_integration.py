@@ -1,0 +1,107 @@
+"""The ONNX Runtime generator with the real SmolLM2 and the packaged adapter: the same answers,
+spans and scores as the PyTorch backend, the same prompt ids without transformers, the adapter
+switched off like the base model, and a process that answers from the cached graph without
+importing torch or transformers."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rag.adapters import resolve_adapter
+from rag.generator.base import Decoding
+
+pytestmark = pytest.mark.integration
+CONTEXT = ("The Normans were the people who in the 10th and 11th centuries gave their name to "
+           "Normandy, a region in France. They were descended from Norse raiders and pirates from "
+           "Denmark, Iceland and Norway who, under their leader Rollo, agreed to swear fealty to "
+           "King Charles III of West Francia.")
+QUESTIONS = ["Who led the Norse raiders?", "In what country is Normandy located?",
+             "What is the boiling point of mercury?"]
+
+
+def messages(question: str) -> list[dict[str, str]]:
+    return [{"role": "system", "content": "Answer from the context, briefly."},
+            {"role": "user", "content": f"Context: {CONTEXT}\nQuestion: {question}"}]
+
+
+@pytest.fixture(scope="module")
+def both():
+    from rag.generator import TransformersGenerator
+    from rag.generator.onnx_lm import OnnxGenerator
+
+    adapter = resolve_adapter("squad2-grounded")
+    return OnnxGenerator(adapter=adapter), TransformersGenerator(adapter=adapter)
+
+
+def answer(generator, question: str, decoding: Decoding) -> tuple[str, dict]:
+    stats: dict = {}
+    return "".join(generator.stream(messages(question), 48, stats, decoding)), stats
+
+
+@pytest.mark.parametrize("decoding", [Decoding(spans=(CONTEXT,), refusal="I don't know."),
+                                      Decoding(refusal="I don't know."), Decoding()])
+def test_onnx_answers_as_pytorch_does(both, decoding: Decoding) -> None:
+    onnx, torch_lm = both
+    for question in QUESTIONS:
+        (text, stats), (expected, expected_stats) = answer(onnx, question, decoding), answer(torch_lm, question, decoding)
+        assert text == expected
+        assert stats["tokens"] == expected_stats["tokens"] and stats.get("span") == expected_stats.get("span")
+        assert stats["answer_logprob"] == pytest.approx(expected_stats["answer_logprob"], abs=2e-3)
+        if decoding.refusal:
+            assert stats["refusal_logprob"] == pytest.approx(expected_stats["refusal_logprob"], abs=2e-3)
+    assert onnx.generate(messages(QUESTIONS[0]), 48).text == torch_lm.generate(messages(QUESTIONS[0]), 48).text
+
+
+def test_the_prompt_and_text_match_transformers_tokenizer(both) -> None:
+    from rag.generator.transformers_lm import HFCodec
+
+    onnx, torch_lm = both
+    hf = HFCodec(torch_lm.tokenizer)
+    odd = [{"role": "user", "content": "naïve café — 3½ km\n\n\ttabs “quotes” 日本語 <b>tags</b>"}]
+    for chat in (messages(QUESTIONS[0]), odd):
+        assert onnx.codec.chat_ids(chat) == hf.chat_ids(chat)
+        assert onnx.count_prompt_tokens(chat) == torch_lm.count_prompt_tokens(chat)
+    for text in (CONTEXT, " Rollo", "naïve café — 3½ km", "line\r\nbreak  x"):
+        assert onnx.codec.encode(text) == hf.encode(text)
+        assert onnx.codec.decode(hf.encode(text)[0]) == hf.decode(hf.encode(text)[0])
+    assert onnx.eos_ids == torch_lm.eos_ids
+
+
+def test_switched_off_the_adapter_answers_as_the_base_model(both, smollm) -> None:
+    onnx, _ = both
+    base = onnx.without_adapter()
+    assert base.adapter is None and onnx.adapter is not None
+    assert base.runner is onnx.without_adapter().runner  # one base graph, shared
+    for question in QUESTIONS[:2]:
+        assert answer(base, question, Decoding())[0] == answer(smollm, question, Decoding())[0]
+    assert answer(onnx, QUESTIONS[0], Decoding())[0] != answer(base, QUESTIONS[0], Decoding())[0]
+    with pytest.raises(ValueError, match="no adapter"):
+        base.without_adapter()
+
+
+def test_a_new_process_answers_without_importing_torch_or_transformers(demo_index: Path, both) -> None:
+    script = ("import json, sys\n"
+              "from rag import Pipeline\n"
+              f"answer = Pipeline(index={str(demo_index)!r}).ask('Who developed packet switching?')\n"
+              "print(json.dumps({'text': answer.text,\n"
+              "                  'heavy': sorted(m for m in ('torch', 'transformers', 'sentence_transformers')\n"
+              "                                  if m in sys.modules)}))\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["heavy"] == [] and result["text"]
+
+
+def test_the_pipeline_picks_the_configured_backend(tmp_path: Path) -> None:
+    from rag import Pipeline
+    from rag.generator import TransformersGenerator
+    from rag.generator.onnx_lm import OnnxGenerator
+
+    assert isinstance(Pipeline(index=tmp_path / "a").generator(), OnnxGenerator)
+    chosen = Pipeline(index=tmp_path / "b", **{"generator.backend": "torch"})
+    assert isinstance(chosen.generator(), TransformersGenerator)
