@@ -87,6 +87,30 @@ def smollm():
     return TransformersGenerator()
 
 
+LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
+def save_random_lora(model, folder: Path) -> Path:
+    """A LoRA adapter with random (non-zero) weights, as an untrained adapter file would be."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    torch.manual_seed(0)
+    config = LoraConfig(r=8, lora_alpha=16, target_modules=LORA_TARGETS, init_lora_weights=False,
+                        task_type="CAUSAL_LM")
+    get_peft_model(model, config).save_pretrained(str(folder))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def random_adapter(tmp_path_factory, smollm) -> Path:
+    """A random LoRA adapter for SmolLM2, saved once per session."""
+    from transformers import AutoModelForCausalLM
+
+    base = AutoModelForCausalLM.from_pretrained(smollm.model.config._name_or_path)
+    return save_random_lora(base, tmp_path_factory.mktemp("lora") / "adapter")
+
+
 @pytest.fixture(scope="session")
 def demo_index(tmp_path_factory, minilm) -> Path:
     """corpora/wiki-demo ingested once with the real MiniLM."""

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import save_random_lora
 
 from rag import Pipeline
 from rag.errors import ModelLoadError
@@ -16,7 +17,6 @@ from rag.generator import TransformersGenerator
 from rag.generator.transformers_lm import HFCodec
 
 pytestmark = pytest.mark.integration
-LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 MESSAGES = [{"role": "user", "content": "Name three colours of the rainbow."}]
 
 
@@ -26,23 +26,6 @@ def logits(generator: TransformersGenerator) -> torch.Tensor:
         return generator.model(input_ids=torch.tensor([ids])).logits
 
 
-def save_random_lora(model: torch.nn.Module, folder: Path) -> Path:
-    """A LoRA adapter with random (non-zero) weights, as an untrained adapter file would be."""
-    from peft import LoraConfig, get_peft_model
-
-    torch.manual_seed(0)
-    config = LoraConfig(r=8, lora_alpha=16, target_modules=LORA_TARGETS, init_lora_weights=False,
-                        task_type="CAUSAL_LM")
-    get_peft_model(model, config).save_pretrained(str(folder))
-    return folder
-
-
-@pytest.fixture(scope="module")
-def random_adapter(tmp_path_factory, smollm) -> Path:
-    from transformers import AutoModelForCausalLM
-
-    base = AutoModelForCausalLM.from_pretrained(smollm.model.config._name_or_path)
-    return save_random_lora(base, tmp_path_factory.mktemp("lora") / "adapter")
 
 
 def test_a_question_the_corpus_answers_gets_the_answer_and_source(demo_index: Path, minilm, smollm) -> None:

@@ -6,6 +6,7 @@ importing torch or transformers."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -105,3 +106,19 @@ def test_the_pipeline_picks_the_configured_backend(tmp_path: Path) -> None:
     assert isinstance(Pipeline(index=tmp_path / "a").generator(), OnnxGenerator)
     chosen = Pipeline(index=tmp_path / "b", **{"generator.backend": "torch"})
     assert isinstance(chosen.generator(), TransformersGenerator)
+
+
+def test_a_cached_graph_loads_without_the_merged_weights(random_adapter: Path, smollm, tmp_path: Path) -> None:
+    from rag.generator.model_files import merged_folder
+    from rag.generator.onnx_lm import OnnxGenerator
+
+    base = str(smollm.model_folder)
+    first = OnnxGenerator(base, adapter=str(random_adapter), cache_dir=tmp_path)
+    merged = merged_folder(smollm.model_folder, random_adapter, tmp_path)
+    assert merged is not None and merged.is_dir() and len(list(tmp_path.glob("*.lm.onnx"))) == 1
+    expected = answer(first, QUESTIONS[0], Decoding())
+    shutil.rmtree(merged)  # evicted by later adapters
+    again = OnnxGenerator(base, adapter=str(random_adapter), cache_dir=tmp_path)
+    assert not merged.exists()  # the graph was enough
+    assert answer(again, QUESTIONS[0], Decoding()) == expected
+    assert expected[0] != answer(OnnxGenerator(base, cache_dir=tmp_path), QUESTIONS[0], Decoding())[0]

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import hashlib
 import json
 import logging
 import os
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -100,17 +101,9 @@ class OnnxGenerator(LocalGenerator):
         folder, gguf = resolve_generator_model(model, gguf_file)
         self.model_folder = cached_gguf(folder, gguf, self.cache) if gguf is not None else folder
         self.name, self.adapter, self.merged, self.threads = model, adapter, adapter is not None, threads
-        weights = self.model_folder
-        if adapter is not None:
-            target = merged_folder(self.model_folder, adapter, self.cache)
-            if target is None:
-                raise UnsupportedModel(f"generator {model!r}: its weights are not one model.safetensors, "
-                                       "so the adapter cannot be merged and cached")
-            weights = used_merged(target) if (target / "config.json").is_file() else \
-                build_merged(self.model_folder, adapter, target, model)
-        config = json.loads((weights / "config.json").read_text(encoding="utf-8"))
+        config = json.loads((self.model_folder / "config.json").read_text(encoding="utf-8"))
         self.settings = llama_settings_of(config)
-        self.runner = OnnxRunner(self._session(weights), self.settings)
+        self.runner = self._runner(adapter)
         self.codec = ChatCodec(self.model_folder)
         self.context_window = min(context_window, int(config.get("max_position_embeddings") or context_window))
         generation = self.model_folder / "generation_config.json"
@@ -124,16 +117,41 @@ class OnnxGenerator(LocalGenerator):
         self._base_lock = threading.Lock()
         self.load_seconds = time.perf_counter() - started
 
-    def _session(self, weights: Path) -> Any:
-        """The inference session of `weights`' graph, exported first when the cache lacks it."""
+    def _runner(self, adapter: str | None) -> OnnxRunner:
+        """The runner of the base model's graph, or of the graph with `adapter` merged in."""
+        if adapter is None:
+            return OnnxRunner(self._session(self._graph_of(self.model_folder), lambda: self.model_folder),
+                              self.settings)
+        merged = merged_folder(self.model_folder, adapter, self.cache)
+        if merged is None:
+            raise UnsupportedModel(f"generator {self.name!r}: its weights are not one model.safetensors, "
+                                   "so the adapter cannot be merged and cached")
+
+        def weights() -> Path:
+            if (merged / "config.json").is_file():
+                return used_merged(merged)
+            return build_merged(self.model_folder, adapter, merged, self.name)
+
+        # Named after the merged weights' key (base and adapter contents): a cached graph loads
+        # without the merged weights, which may have been evicted since.
+        return OnnxRunner(self._session(self.cache / f"{merged.name}-{_export_key()}.lm.onnx", weights),
+                          self.settings)
+
+    def _graph_of(self, weights: Path) -> Path:
+        source = weights / "model.safetensors"
+        if not source.is_file():
+            raise UnsupportedModel(f"model folder {str(weights)!r} has no single model.safetensors to export")
+        return self.cache / f"{weights.name}-{content_key(source, _export_key())}.lm.onnx"
+
+    def _session(self, graph: Path, weights: Callable[[], Path]) -> Any:
+        """The inference session of `graph`, exported from `weights()` when the cache lacks it."""
         import onnxruntime as ort
 
-        graph = self.cache / f"{weights.name}-{_graph_key(weights)}.lm.onnx"
         if graph.is_file():
             with contextlib.suppress(OSError):
                 os.utime(graph)  # what eviction goes by
         else:
-            _export(weights, graph, self.settings)
+            _export(weights(), graph, self.settings)
         options = ort.SessionOptions()
         options.log_severity_level = 3
         # The basic optimizations load in half the time of all of them and decode as fast here.
@@ -158,7 +176,7 @@ class OnnxGenerator(LocalGenerator):
             raise ValueError(f"generator {self.name!r} has no adapter to switch off")
         with self._base_lock:
             if "runner" not in self._base:
-                self._base["runner"] = OnnxRunner(self._session(self.model_folder), self.settings)
+                self._base["runner"] = self._runner(None)
         view = copy.copy(self)  # shallow: the same codec and shared caches
         view.adapter, view.merged, view.runner = None, False, self._base["runner"]
         return view
@@ -173,11 +191,9 @@ class OnnxGenerator(LocalGenerator):
                              prefix, ends_in_loop if self.stop_on_loop else None)
 
 
-def _graph_key(weights: Path) -> str:
-    source = weights / "model.safetensors"
-    if not source.is_file():
-        raise UnsupportedModel(f"model folder {str(weights)!r} has no single model.safetensors to export")
-    return content_key(source, f"{EXPORT_VERSION}:{version('torch')}")
+def _export_key() -> str:
+    """What a graph depends on besides the weights: the export code and the exporter."""
+    return hashlib.sha256(f"{EXPORT_VERSION}:{version('torch')}".encode()).hexdigest()[:12]
 
 
 def _export(weights: Path, graph: Path, settings: dict[str, Any]) -> None:
