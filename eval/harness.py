@@ -7,6 +7,7 @@ Variants: `default`, `closed-book` (no retrieval), or `key=value` setting any pi
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import sys
@@ -123,9 +124,9 @@ class Harness:
     def pipeline(self, variant: str) -> tuple[Pipeline, bool]:
         closed_book, options = parse_variant(variant)
         config = apply_options(self.base.config, options)
-        g = config.generator
-        key = (g.model, g.endpoint, g.gguf_file, g.adapter, g.merge_adapter, g.context_window, g.cache_dir, g.threads,
-               g.stop_on_loop)
+        # Variants whose generators load alike share one (max_new_tokens is given per answer).
+        key = tuple(getattr(config.generator, f.name) for f in dataclasses.fields(config.generator)
+                    if f.name != "max_new_tokens")
         if key not in self._generators and not self.run.retrieval_only:
             factory = self.generator_factory or (lambda c: Pipeline(config=c).generator())
             self._generators[key] = factory(config)

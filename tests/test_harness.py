@@ -161,3 +161,17 @@ def test_retrieval_only_variants_score_routes_without_generating(tmp_path: Path)
     assert {len(r["sources"]) for r in rows if r["variant"] == "retrieval.mode=dense+k=2"} == {2}
     assert report["run"]["retrieval_only"] is True
     assert "| retrieval.recall_at_k |" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_variants_share_a_generator_only_when_it_would_load_alike(tmp_path: Path) -> None:
+    loaded: list[tuple[str, bool]] = []
+
+    def factory(config):  # type: ignore[no-untyped-def]
+        loaded.append((config.generator.backend, config.generator.prefix_cache))
+        return ExtractiveGenerator()
+
+    variants = ("default", "generator.max_new_tokens=16", "generator.backend=torch",
+                "generator.prefix_cache=false", "k=2")
+    run = EvalRun(data=TINY, out=tmp_path, progress=False, limit=4, variants=variants)  # type: ignore[arg-type]
+    Harness(run, embedder=HashEmbedder(), generator_factory=factory).execute()
+    assert sorted(loaded) == [("onnx", False), ("onnx", True), ("torch", True)]
