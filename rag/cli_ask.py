@@ -56,7 +56,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
                              mode=args.mode, refusal_threshold=args.refusal_threshold,
                              retrieval=args.retrieval, mmr=args.mmr, votes=args.votes)
     chosen = parse_filter({"source": args.source, "pages": args.pages, "section": args.section})
-    # The generator loads (imports torch, reads the weights) while the index is opened and searched.
+    # The generator loads (reads the graph or the weights) while the index is opened and searched.
     loading = threading.Thread(target=_load_quietly, args=(pipeline,), name="rag-load-generator")
     loading.start()
     try:
