@@ -6,7 +6,7 @@ and warm load, one-shot `rag ask` in a new process (local, and through a running
 
     .venv/bin/pip install -e ".[bench]"
     .venv/bin/python bench/ask.py [--questions 30] [--data ../shared/data/squad2/dev10.json]
-    .venv/bin/python bench/ask.py --compare generator.merge_adapter=false+generator.prefix_cache=false retrieval.k=3
+    .venv/bin/python bench/ask.py --compare generator.backend=torch generator.backend=torch+generator.merge_adapter=false
     .venv/bin/python bench/ask.py --cold-loads 3
 """
 
@@ -32,19 +32,23 @@ LOAD = """
 import sys, time
 started = time.perf_counter()
 from rag.adapters import resolve_adapter
-from rag.generator import TransformersGenerator
+from rag.generator.onnx_lm import OnnxGenerator
 imported = time.perf_counter()
-TransformersGenerator(adapter=resolve_adapter("squad2-grounded"))
+OnnxGenerator(adapter=resolve_adapter("squad2-grounded"))
 loaded = time.perf_counter()
-TransformersGenerator(adapter=resolve_adapter("squad2-grounded"))
+OnnxGenerator(adapter=resolve_adapter("squad2-grounded"))
 print(imported - started, loaded - imported, time.perf_counter() - loaded)
 """
 COLD = """
 import sys, time
 from rag.adapters import resolve_adapter
-from rag.generator import TransformersGenerator
 started = time.perf_counter()
-TransformersGenerator(adapter=resolve_adapter("squad2-grounded"), merge_adapter=sys.argv[1] == "merged")
+if sys.argv[1] == "onnx":
+    from rag.generator.onnx_lm import OnnxGenerator
+    OnnxGenerator(adapter=resolve_adapter("squad2-grounded"))
+else:
+    from rag.generator import TransformersGenerator
+    TransformersGenerator(adapter=resolve_adapter("squad2-grounded"), merge_adapter=sys.argv[1] == "merged")
 print(time.perf_counter() - started)
 """
 DECODING = {"max_new_tokens": 128, "do_sample": False}  # ours: generator.max_new_tokens, greedy
@@ -151,10 +155,12 @@ def serve_load(base: str, questions: list[str], clients: int) -> dict:
 
 
 def cold_loads(rounds: int) -> None:
-    """The generator's cold load in new processes, the adapter merged (from the merged-weights
-    cache) against unmerged, alternating for `rounds` rounds."""
-    subprocess.run([sys.executable, "-c", COLD, "merged"], capture_output=True, env=ENV, check=True)  # fills the cache
-    times: dict[str, list[float]] = {"merged": [], "unmerged": []}
+    """The generator's cold load in new processes, imports included: ONNX Runtime (the default,
+    from the cached graph), PyTorch with the adapter merged (from the merged-weights cache) and
+    unmerged, alternating for `rounds` rounds."""
+    for kind in ("onnx", "merged"):  # fill the caches
+        subprocess.run([sys.executable, "-c", COLD, kind], capture_output=True, env=ENV, check=True)
+    times: dict[str, list[float]] = {"onnx": [], "merged": [], "unmerged": []}
     for _ in range(rounds):
         for kind, got in times.items():
             done = subprocess.run([sys.executable, "-c", COLD, kind], capture_output=True, text=True, env=ENV, check=True)
@@ -162,8 +168,8 @@ def cold_loads(rounds: int) -> None:
     result = {kind: round(statistics.median(got), 2) for kind, got in times.items()}
     print(json.dumps({"bench": "ask-cold-loads", "machine": f"{os.cpu_count()} cores", "rounds": rounds,
                       "median_s": result, "all_s": times}))
-    print(f"\ngenerator cold load in a new process, median of {rounds}: merged (cached) {result['merged']} s, "
-          f"unmerged {result['unmerged']} s")
+    print(f"\ngenerator cold load in a new process, imports included, median of {rounds}: ONNX Runtime "
+          f"{result['onnx']} s, PyTorch merged (cached) {result['merged']} s, unmerged {result['unmerged']} s")
 
 
 def compare(data: Path, questions: list[str], variants: list[str], rounds: int = 2) -> None:
@@ -199,7 +205,7 @@ def main() -> None:
     parser.add_argument("--compare", metavar="KEY=VALUE[+KEY=VALUE]", nargs="+",
                         help="only ours: the default against these configurations, in turns, in one process")
     parser.add_argument("--cold-loads", type=int, metavar="N",
-                        help="only the generator's cold load, merged against unmerged, N rounds")
+                        help="only the generator's cold load (ONNX, PyTorch merged, unmerged), N rounds")
     args = parser.parse_args()
     if args.cold_loads:
         cold_loads(args.cold_loads)
