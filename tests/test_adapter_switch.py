@@ -1,7 +1,7 @@
 """Switching the LoRA adapter off per question (the page's adapter setting), with the real
 SmolLM2 and the packaged adapter: the base model's answer, the adapter still on for everyone
 else, even after an abandoned stream; an unmerged adapter shares the weights in memory, a
-merged one (the default) loads the base weights once beside them."""
+merged one (the default) loads the base weights (ONNX: the base graph) once beside them."""
 
 from __future__ import annotations
 
@@ -37,14 +37,16 @@ def test_the_adapter_switched_off_answers_as_the_base_model_and_stays_on_for_oth
     assert answer.sources and answer.sources[0].source.endswith(".md")
 
 
+@pytest.mark.parametrize(("backend", "weights"), [("onnx", "runner"), ("torch", "model")])
 def test_a_merged_adapter_switched_off_answers_from_one_shared_copy_of_the_base_weights(
-        demo_index: Path, minilm, smollm) -> None:
-    p = Pipeline(index=demo_index, embedder=minilm)  # the default merges the adapter
+        demo_index: Path, minilm, smollm, backend: str, weights: str) -> None:
+    # The default merges the adapter; ONNX Runtime runs the base graph, PyTorch the base weights.
+    p = Pipeline(index=demo_index, embedder=minilm, **{"generator.backend": backend})
     assert p.generator().merged and p.ask_options()["adapter_switchable"]
     adapted = p.generator().generate(MESSAGES, 24).text
     off, off_again = p.variant(adapter=False), p.variant(adapter=False, retrieval="dense")
-    assert off.generator().model is not p.generator().model
-    assert off_again.generator().model is off.generator().model  # loaded once
+    assert getattr(off.generator(), weights) is not getattr(p.generator(), weights)
+    assert getattr(off_again.generator(), weights) is getattr(off.generator(), weights)  # loaded once
     assert off.generator().generate(MESSAGES, 24).text == smollm.generate(MESSAGES, 24).text != adapted
     assert p.generator().generate(MESSAGES, 24).text == adapted
     assert not off.generator().can_disable_adapter

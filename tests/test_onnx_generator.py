@@ -126,3 +126,33 @@ def test_the_backend_setting_is_checked() -> None:
         GeneratorConfig(backend="tensorrt")
     with pytest.warns(UserWarning, match="runs the generator on PyTorch"):
         GeneratorConfig(merge_adapter=False)
+
+
+def test_an_export_is_renamed_into_place_only_once_checked_and_old_graphs_are_evicted(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from rag.generator import onnx_export, onnx_lm
+
+    def fake_export(weights: Path, target: Path) -> tuple[Any, Any]:
+        target.write_bytes(b"graph")
+        return np.zeros((1, 2), np.int64), np.zeros((2, 4), np.float32)
+
+    monkeypatch.setattr(onnx_export, "export_llama", fake_export)
+    for age, name in enumerate(["d", "c", "b", "a"]):  # a is the oldest
+        old = tmp_path / f"{name}.lm.onnx"
+        old.write_bytes(b"old")
+        os.utime(old, (1_000_000 - age * 1000, 1_000_000 - age * 1000))
+    (tmp_path / "embedder-x.onnx").write_bytes(b"not a generator graph")
+
+    def disagree(*_: Any) -> None:
+        raise ModelLoadError("disagrees")
+
+    monkeypatch.setattr(onnx_lm, "_check_agreement", disagree)
+    with pytest.raises(ModelLoadError):
+        onnx_lm._export(tmp_path, tmp_path / "new.lm.onnx", {})
+    assert not (tmp_path / "new.lm.onnx").exists() and not list(tmp_path.glob(".export-*"))
+    monkeypatch.setattr(onnx_lm, "_check_agreement", lambda *_: None)
+    onnx_lm._export(tmp_path, tmp_path / "new.lm.onnx", {})
+    kept = sorted(p.name for p in tmp_path.glob("*.onnx"))
+    assert kept == ["c.lm.onnx", "d.lm.onnx", "embedder-x.onnx", "new.lm.onnx"]
