@@ -104,7 +104,7 @@ def test_eight_threads_ask_through_the_server_while_it_ingests(index: Path) -> N
 def test_a_loader_thread_and_the_chain_load_the_generator_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """`rag ask` loads the generator on a thread while it searches; the chain then waits for
     that load instead of starting a second one."""
-    import rag.generator
+    import rag.generator.onnx_lm
 
     built: list[int] = []
 
@@ -113,7 +113,7 @@ def test_a_loader_thread_and_the_chain_load_the_generator_once(tmp_path: Path, m
         time.sleep(0.3)
         return ExtractiveGenerator()
 
-    monkeypatch.setattr(rag.generator, "TransformersGenerator", slow_generator)
+    monkeypatch.setattr(rag.generator.onnx_lm, "OnnxGenerator", slow_generator)  # the default backend
     p = Pipeline(index=tmp_path / "index", embedder=HashEmbedder())
     loaders = [threading.Thread(target=p.generator) for _ in range(3)]
     for loader in loaders:
