@@ -87,9 +87,9 @@ class Components:
         else PyTorch."""
         g = self.config.generator
         adapter = self.adapter_dir()
-        settings: dict[str, Any] = {"gguf_file": g.gguf_file, "adapter": adapter, "context_window": g.context_window,
-                    "cache_dir": g.cache_dir, "threads": g.threads, "stop_on_loop": g.stop_on_loop,
-                    "prefix_cache": g.prefix_cache}
+        settings: dict[str, Any] = {
+            "gguf_file": g.gguf_file, "adapter": adapter, "context_window": g.context_window, "cache_dir": g.cache_dir,
+            "threads": g.threads, "stop_on_loop": g.stop_on_loop, "prefix_cache": g.prefix_cache}
         if g.backend == "onnx" and (g.merge_adapter or adapter is None):
             from rag.generator.onnx_export import UnsupportedModel
             from rag.generator.onnx_lm import OnnxGenerator

@@ -156,3 +156,33 @@ def test_an_export_is_renamed_into_place_only_once_checked_and_old_graphs_are_ev
     onnx_lm._export(tmp_path, tmp_path / "new.lm.onnx", {})
     kept = sorted(p.name for p in tmp_path.glob("*.onnx"))
     assert kept == ["c.lm.onnx", "d.lm.onnx", "embedder-x.onnx", "new.lm.onnx"]
+
+
+def test_a_graph_that_cannot_be_exported_or_cached_is_named_unsupported(
+        exported, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from rag.generator import onnx_lm
+
+    def unwritable(*_: Any) -> None:
+        raise OSError("read-only file system")
+
+    monkeypatch.setattr(onnx_lm, "_export", unwritable)
+    with pytest.raises(UnsupportedModel, match="read-only"):
+        onnx_lm.OnnxGenerator(str(exported[2]), cache_dir=tmp_path)
+
+
+def test_the_pipeline_falls_back_to_pytorch_for_an_unsupported_model(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    import rag.generator
+    from rag import Pipeline
+    from rag.fakes import ExtractiveGenerator
+    from rag.generator import onnx_lm
+
+    def unsupported(*_: Any, **__: Any) -> None:
+        raise UnsupportedModel("the ONNX generator takes plain Llama models; this one is 'gpt2'")
+
+    fallback = ExtractiveGenerator()
+    monkeypatch.setattr(onnx_lm, "OnnxGenerator", unsupported)
+    monkeypatch.setattr(rag.generator, "TransformersGenerator", lambda *_, **__: fallback)
+    with caplog.at_level("WARNING"):
+        assert Pipeline(index=tmp_path / "index").generator() is fallback
+    assert "PyTorch instead of ONNX Runtime" in caplog.text and "gpt2" in caplog.text

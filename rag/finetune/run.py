@@ -80,7 +80,7 @@ def load_split(run: FinetuneRun) -> tuple[list[EvalItem], list[dict[str, Any]]]:
 def build_index(run: FinetuneRun, work: Path, articles: list[dict[str, Any]]) -> Pipeline:
     """A Pipeline over the split's own documents only (no measured article leaks in)."""
     # Training starts from the base model, on PyTorch (it needs gradients).
-    base_model = {"generator.adapter": None, "generator.backend": "torch"}
+    base_model: dict[str, Any] = {"generator.adapter": None, "generator.backend": "torch"}
     if run.index is not None:
         return Pipeline(index=run.index, config=run.config, min_support=None, **base_model)
     pipeline = Pipeline(index=work / "index", config=run.config, min_support=None, **base_model)

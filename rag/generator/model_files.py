@@ -116,20 +116,19 @@ def save_atomically(target: Path, save: Callable[[Path], Any]) -> None:
             raise
 
 
-def build_merged(base: Path, adapter: str, target: Path, base_name: str) -> Path:
-    """Merge `adapter` into `base`'s weights and cache them at `target` (see merged_folder).
+def build_merged(base: Path, adapter: str, target: Path, base_name: str) -> Path | None:
+    """Merge `adapter` into `base`'s weights and cache them at `target` (see merged_folder);
+    None when the cache could not be written.
 
     Raises:
-        ModelLoadError: the adapter does not fit, or the cache could not be written.
+        ModelLoadError: the adapter does not fit the model.
     """
     import torch
     from transformers import AutoModelForCausalLM
 
     model = AutoModelForCausalLM.from_pretrained(str(base), dtype=torch.float32).eval()
     keep_merged(attach_adapter(model, adapter, True, base_name), target)
-    if not (target / "config.json").is_file():
-        raise ModelLoadError(f"could not cache the merged adapter in {str(target)!r}")
-    return target
+    return target if (target / "config.json").is_file() else None
 
 
 def keep_merged(model: Any, target: Path) -> None:

@@ -85,9 +85,10 @@ class OnnxGenerator(LocalGenerator):
     TransformersGenerator's, less `merge_adapter` (always merged).
 
     Raises:
-        UnsupportedModel: not a plain Llama model, or an adapter on weights that are not one
-            safetensors file: the PyTorch backend takes these.
-        ModelLoadError: model or adapter missing, the adapter does not fit, or the export failed.
+        UnsupportedModel: not a plain Llama model, an adapter on weights that are not one
+            safetensors file, or no graph could be exported or cached: the PyTorch backend
+            takes these.
+        ModelLoadError: model or adapter missing, or the adapter does not fit the model.
     """
 
     def __init__(self, model: str = DEFAULT_GENERATOR_MODEL, *, gguf_file: str | None = None,
@@ -130,7 +131,9 @@ class OnnxGenerator(LocalGenerator):
         def weights() -> Path:
             if (merged / "config.json").is_file():
                 return used_merged(merged)
-            return build_merged(self.model_folder, adapter, merged, self.name)
+            if build_merged(self.model_folder, adapter, merged, self.name) is None:
+                raise UnsupportedModel(f"could not cache the merged adapter in {str(merged)!r}")
+            return merged
 
         # Named after the merged weights' key (base and adapter contents): a cached graph loads
         # without the merged weights, which may have been evicted since.
@@ -151,7 +154,11 @@ class OnnxGenerator(LocalGenerator):
             with contextlib.suppress(OSError):
                 os.utime(graph)  # what eviction goes by
         else:
-            _export(weights(), graph, self.settings)
+            source = weights()  # an adapter that does not fit the model is an error of its own
+            try:
+                _export(source, graph, self.settings)
+            except (ModelLoadError, OSError) as exc:  # OSError: an unwritable cache
+                raise UnsupportedModel(f"no ONNX graph of {source.name!r}: {exc}") from exc
         options = ort.SessionOptions()
         options.log_severity_level = 3
         # The basic optimizations load in half the time of all of them and decode as fast here.
