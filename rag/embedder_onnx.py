@@ -11,8 +11,6 @@ Only this module imports onnxruntime.
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -22,7 +20,7 @@ import numpy as np
 from rag.config import DEFAULT_EMBEDDING_MODEL
 from rag.embedder import SentenceTransformerEmbedder, _read_json
 from rag.errors import ModelLoadError
-from rag.model_cache import content_key, default_cache_dir
+from rag.model_cache import content_key, default_cache_dir, write_atomically
 
 log = logging.getLogger(__name__)
 EXPORT_VERSION = "mean-pooled-eager-fused-v1"  # bump when the exported graph changes
@@ -81,16 +79,12 @@ class OnnxEmbedder(SentenceTransformerEmbedder):
     def _export(self) -> None:
         log.warning("exporting embedding model %s to ONNX once (a few seconds); cached in %s",
                     self.name, self.graph.parent)
-        self.graph.parent.mkdir(parents=True, exist_ok=True)
-        handle, staging = tempfile.mkstemp(prefix=".export-", suffix=".onnx", dir=self.graph.parent)
-        os.close(handle)
-        try:
-            self.export_onnx(Path(staging))
-            self._fuse(Path(staging))
-            os.replace(staging, self.graph)  # atomic: a killed export leaves no half graph
-        finally:
-            Path(staging).unlink(missing_ok=True)
+        write_atomically(self.graph, self._export_fused)
         self._model = None  # the PyTorch network was only needed for the export
+
+    def _export_fused(self, graph: Path) -> None:
+        self.export_onnx(graph)
+        self._fuse(graph)
 
     def _fuse(self, graph: Path) -> None:
         """Fuse attention, GELU and layer norms with ONNX Runtime's transformer optimizer

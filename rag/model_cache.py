@@ -1,11 +1,13 @@
 """Where converted model files are cached (dequantized GGUF weights, exported ONNX graphs),
-and the content keys that name them: a copy of the same model in another virtualenv finds
-the same cache entry, and a changed file never reads a stale one."""
+the content keys that name them (a copy of the same model in another virtualenv finds the same
+cache entry, and a changed file never reads a stale one), and how one file is written there."""
 
 from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -25,3 +27,16 @@ def content_key(source: Path, salt: str = "", sample: int = 1 << 20) -> str:
         handle.seek(max(0, size - sample))
         digest.update(handle.read(sample))
     return digest.hexdigest()[:12]
+
+
+def write_atomically(target: Path, write: Callable[[Path], object]) -> None:
+    """Have `write` fill a staging file beside `target`, then rename it into place: a killed or
+    failing writer (an exception propagates) leaves no half file, and readers never see one."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, staging = tempfile.mkstemp(prefix=".export-", suffix=target.suffix, dir=target.parent)
+    os.close(handle)
+    try:
+        write(Path(staging))
+        os.replace(staging, target)
+    finally:
+        Path(staging).unlink(missing_ok=True)
