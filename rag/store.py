@@ -132,11 +132,10 @@ class ChromaStore:
     def query(self, vector: np.ndarray, k: int, where: dict[str, Any] | None = None) -> list[Hit]:
         """Top-k chunks by cosine similarity (score = 1 - cosine distance), among those matching
         the Chroma `where` clause when given."""
-        total = self.count()
-        if total == 0:
-            return []
+        # No count() first: Chroma returns what there is when k exceeds it, and counting a
+        # 1M-chunk collection costs more than the search itself (bench/retrieval.py).
         res = self._col.query(query_embeddings=np.asarray(vector, dtype=np.float32).reshape(1, -1),
-                              n_results=min(k, total), where=where,
+                              n_results=k, where=where,
                               include=["documents", "metadatas", "distances"])
         docs, metas, dists = res["documents"] or [[]], res["metadatas"] or [[]], res["distances"] or [[]]
         return [Hit(_chunk_from(cid, doc, meta), 1.0 - float(dist))
