@@ -14,13 +14,12 @@ import argparse
 import json
 import os
 import random
-import re
 import sqlite3
 import statistics
 import time
 from pathlib import Path
 
-from rag.lexical_index import STOPWORDS
+from rag.lexical import query_words
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "squad2"
 SCRATCH = """
@@ -28,12 +27,6 @@ CREATE VIRTUAL TABLE IF NOT EXISTS temp.words USING fts5(word, tokenize='porter 
 CREATE VIRTUAL TABLE IF NOT EXISTS temp.word_stems USING fts5vocab(temp, words, instance);
 CREATE VIRTUAL TABLE IF NOT EXISTS temp.frequencies USING fts5vocab(main, fts, row);
 """
-
-
-def content_words(question: str) -> list[str]:
-    """The words `rag.lexical_index.fts_query` puts in the query."""
-    words = re.findall(r"\w+", question.lower())
-    return list(dict.fromkeys([w for w in words if w not in STOPWORDS] or words))
 
 
 def rarest(db: sqlite3.Connection, words: list[str], keep: int) -> list[str]:
@@ -77,11 +70,11 @@ def main() -> None:
             spent.append((time.perf_counter() - started) * 1000)
         return found, round(statistics.median(spent), 1), round(statistics.quantiles(spent, n=20)[18], 1)
 
-    full, p50, p95 = timed(lambda q: top(db, content_words(q)))
+    full, p50, p95 = timed(lambda q: top(db, query_words(q)))
     result = {"bench": "lexical_terms", "machine": f"{os.cpu_count()} cores", "chunks": args.size,
               "queries": len(questions), "full": {"p50_ms": p50, "p95_ms": p95}, "rarest": {}}
     for keep in args.keep:
-        found, p50, p95 = timed(lambda q, keep=keep: top(db, rarest(db, content_words(q), keep)))
+        found, p50, p95 = timed(lambda q, keep=keep: top(db, rarest(db, query_words(q), keep)))
         result["rarest"][keep] = {
             "p50_ms": p50, "p95_ms": p95,
             "top4_shared": round(statistics.mean(len(set(a[:4]) & set(b[:4])) / 4 for a, b in zip(full, found)), 2),

@@ -6,6 +6,8 @@ the SQuAD paragraphs in ../shared (dev10 + train10), and its vector is the norma
 those sentences' MiniLM vectors, so both the vocabulary (for BM25) and the geometry (for HNSW)
 are real text's. Queries are real dev10 questions. Each size is built once into DIR/SIZE and
 reused; each is measured in a fresh process, whose peak RSS (VmHWM) is its memory figure.
+The lexical route is also compared with FTS5's own `bm25()` ranking over the same file (what it
+was before it kept its own postings): latency, and how often both give the same top 20.
 
     .venv/bin/python bench/retrieval.py [--sizes 10000,100000,1000000] [--queries 200] [--dir PATH]
 """
@@ -17,16 +19,18 @@ import json
 import os
 import random
 import re
+import sqlite3
 import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from rag.embedder_onnx import OnnxEmbedder
-from rag.lexical_index import SqliteLexicalIndex
+from rag.lexical import SqliteLexicalIndex, query_words
 from rag.retrieval import MultiRouteRetriever, RetrievalSettings
 from rag.store import ChromaStore
 from rag.types import Chunk
@@ -98,7 +102,25 @@ def measure(where: Path, n_queries: int) -> dict:
         routes[mode + (f"+mmr{mmr}" if mmr is not None else "")] = {
             "search_p50_ms": q(search, 50), "search_p95_ms": q(search, 95),
             "total_p50_ms": q(total, 50), "total_p95_ms": q(total, 95)}
-    return {"chunks": store.count(), "routes": routes, "peak_rss_mb": round(peak_rss_mb())}
+    return {"chunks": store.count(), "routes": routes, "fts5": against_fts5(lexical, questions, q),
+            "peak_rss_mb": round(peak_rss_mb())}
+
+
+def against_fts5(lexical: SqliteLexicalIndex, questions: list[str], q: Callable) -> dict:
+    """The lexical route before its own postings (FTS5's `bm25()` over the same words, on the
+    same file): its latency, and on how many questions both give the same top 20 (ids, in order)."""
+    db = sqlite3.connect(lexical.path)
+    same, seconds = 0, []
+    for question in questions:
+        query = " OR ".join(f'"{w}"' for w in query_words(question))
+        started = time.perf_counter()
+        theirs = [row[0] for row in db.execute(
+            "SELECT c.id FROM fts JOIN chunks c ON c.rid = fts.rowid WHERE fts MATCH ? "
+            "ORDER BY bm25(fts), c.rid LIMIT 20", (query,))] if query else []
+        seconds.append((time.perf_counter() - started) * 1000)
+        same += theirs == [h.chunk.id for h in lexical.search(question, 20)]
+    return {"search_p50_ms": q(seconds, 50), "search_p95_ms": q(seconds, 95),
+            "same_top20": round(same / len(questions), 3)}
 
 
 def main() -> None:
@@ -128,6 +150,9 @@ def main() -> None:
         for name, t in r["routes"].items():
             print(f"    {name:16s} search p50 {t['search_p50_ms']:7.1f} ms  p95 {t['search_p95_ms']:7.1f} ms   "
                   f"total p50 {t['total_p50_ms']:7.1f} ms  p95 {t['total_p95_ms']:7.1f} ms")
+        f = r["fts5"]
+        print(f"    {'FTS5 bm25()':16s} search p50 {f['search_p50_ms']:7.1f} ms  p95 {f['search_p95_ms']:7.1f} ms   "
+              f"(the lexical route before its own postings; same top 20 on {f['same_top20']:.1%} of questions)")
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ from ingest.loaders import discover, load_bytes, read_bytes
 from ingest.report import IngestReport
 from rag.embedder import Embedder
 from rag.errors import LoadError, NothingToIngestError
-from rag.lexical_index import LexicalIndex, sync_with_store
+from rag.lexical import LexicalIndex, sync_with_store
 from rag.store import Store, check_embedding_model
 from rag.types import Chunk, ManifestEntry
 

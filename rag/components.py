@@ -122,7 +122,7 @@ class Components:
         """The BM25 index kept beside the store (`retrieval.lexical_path`, else
         lexical-COLLECTION.sqlite3 in index.path)."""
         if self._lexical is None:
-            from rag.lexical_index import SqliteLexicalIndex
+            from rag.lexical import SqliteLexicalIndex
 
             self._lexical = SqliteLexicalIndex(self.lexical_path())
         return self._lexical
@@ -151,7 +151,7 @@ class Components:
         return MultiRouteRetriever(embedder, store, self._synced_lexical(store), settings)
 
     def _synced_lexical(self, store: Store) -> Any:
-        from rag.lexical_index import FollowingLexicalIndex
+        from rag.lexical import FollowingLexicalIndex
 
         if self._following is None:
             self._following = FollowingLexicalIndex(self.lexical_index(), store)

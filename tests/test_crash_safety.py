@@ -14,7 +14,7 @@ from conftest import ROOT, write_docs
 
 from rag import Pipeline
 from rag.fakes import HashEmbedder
-from rag.lexical_index import SqliteLexicalIndex
+from rag.lexical import SqliteLexicalIndex
 from rag.store import ChromaStore
 
 # Runs an ingest whose store and lexical index announce each write, then pause so the test can

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, make_pdf
 
-from rag.lexical_index import SqliteLexicalIndex
+from rag.lexical import SqliteLexicalIndex
 
 pytestmark = pytest.mark.integration
 GOOD = {"good one.txt": "quokka", "quote's \"name\".md": "# Q\n\naxolotl", "résumé-ünï.txt": "narwhal",

@@ -10,7 +10,7 @@ from conftest import write_docs
 
 from rag import Pipeline
 from rag.fakes import HashEmbedder
-from rag.lexical_index import SqliteLexicalIndex, fts_query, sync_lexical
+from rag.lexical import SqliteLexicalIndex, query_words, sync_lexical
 from rag.store import ChromaStore
 from rag.types import Chunk
 
@@ -40,10 +40,10 @@ def test_queries_with_fts_operators_or_punctuation_do_not_raise(lexical: SqliteL
     assert isinstance(lexical.search(question, 5), list)
 
 
-def test_query_words_are_quoted_and_stopwords_dropped() -> None:
-    assert fts_query("What is the C++ foo-bar?") == '"c" OR "foo" OR "bar"'
-    assert fts_query("who is it") == '"who" OR "is" OR "it"'  # only stopwords: keep them
-    assert fts_query("?!") is None
+def test_query_words_are_plain_words_with_stopwords_dropped() -> None:
+    assert query_words("What is the C++ foo-bar? Bar!") == ["c", "foo", "bar"]
+    assert query_words("who is it") == ["who", "is", "it"]  # only stopwords: keep them
+    assert query_words("?!") == []
 
 
 def test_bm25_ranks_the_exact_code_first_and_upsert_replaces_by_id(lexical: SqliteLexicalIndex) -> None:

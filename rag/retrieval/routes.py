@@ -20,7 +20,7 @@ import numpy as np
 
 from rag.embedder import Embedder
 from rag.filters import ChunkFilter, ResolvedFilter, resolve_filter
-from rag.lexical_index import LexicalIndex
+from rag.lexical import LexicalIndex
 from rag.retrieval.base import RETRIEVAL_MODES, Retrieval, RetrievalSettings
 from rag.retrieval.fusion import maximal_marginal_relevance, reciprocal_rank_fusion, rescale
 from rag.store import Store

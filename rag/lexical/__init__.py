@@ -1,0 +1,11 @@
+"""The lexical (BM25) route's index: chunk texts and term postings in SQLite, BM25 in NumPy,
+kept in step with the vector store.
+
+Only this subpackage imports sqlite3.
+"""
+
+from rag.lexical.index import STOPWORDS, LexicalIndex, SqliteLexicalIndex, query_words
+from rag.lexical.sync import FollowingLexicalIndex, sync_lexical, sync_with_store
+
+__all__ = ["STOPWORDS", "FollowingLexicalIndex", "LexicalIndex", "SqliteLexicalIndex", "query_words",
+           "sync_lexical", "sync_with_store"]
