@@ -38,7 +38,8 @@ def answer(runner, seed: int) -> None:
 
 def main() -> None:
     from rag.adapters import resolve_adapter
-    from rag.generator.onnx_lm import OnnxGenerator, OnnxRunner
+    from rag.generator.onnx_lm import OnnxGenerator
+    from rag.generator.onnx_runner import OnnxRunner
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--answers", type=int, default=6)

@@ -95,7 +95,7 @@ class Components:
             from rag.generator.onnx_lm import OnnxGenerator
 
             try:
-                return OnnxGenerator(g.model, **settings)
+                return OnnxGenerator(g.model, lanes=g.lanes, **settings)
             except UnsupportedModel as exc:
                 log.warning("generating with PyTorch instead of ONNX Runtime: %s", exc)
         from rag.generator import TransformersGenerator

@@ -138,6 +138,7 @@ class GeneratorConfig:
     threads: int | None = None
     stop_on_loop: bool = True
     prefix_cache: bool = True
+    lanes: int = 2  # answers one loaded ONNX generator runs at once (rag serve); PyTorch: 1
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_new_tokens <= 4096:
@@ -150,6 +151,8 @@ class GeneratorConfig:
                 f"generator.context_window ({self.context_window}) to leave room for the context")
         if self.threads is not None and self.threads < 1:
             raise _fail("generator.threads", self.threads, "an integer >= 1")
+        if not 1 <= self.lanes <= 64:
+            raise _fail("generator.lanes", self.lanes, "an integer from 1 to 64")
         if self.endpoint is not None and not self.endpoint.startswith(("http://", "https://")):
             raise _fail("generator.endpoint", self.endpoint, "a URL starting with http:// or https://")
         if self.timeout <= 0:

@@ -32,7 +32,7 @@ def small_llama(seed: int, **extra: Any) -> Any:
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory) -> tuple[Any, Any, Path]:
-    from rag.generator.onnx_lm import OnnxRunner
+    from rag.generator.onnx_runner import OnnxRunner
 
     folder = tmp_path_factory.mktemp("llama")
     model = small_llama(0)
@@ -186,3 +186,56 @@ def test_the_pipeline_falls_back_to_pytorch_for_an_unsupported_model(
     with caplog.at_level("WARNING"):
         assert Pipeline(index=tmp_path / "index").generator() is fallback
     assert "PyTorch instead of ONNX Runtime" in caplog.text and "gpt2" in caplog.text
+
+
+class Counted:
+    """A session that counts its forward passes."""
+
+    def __init__(self, session: Any) -> None:
+        self.session, self.runs = session, 0
+
+    def run(self, *args: Any) -> Any:
+        self.runs += 1
+        return self.session.run(*args)
+
+
+def test_answers_running_at_once_use_the_lane_session_and_decode_as_alone(exported) -> None:
+    import threading
+
+    from rag.generator.onnx_runner import Lanes, OnnxRunner
+
+    model, runner, folder = exported
+    opened: list[Counted] = []
+
+    def lane_session() -> Counted:
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        opened.append(Counted(ort.InferenceSession(str(folder / "model.lm.onnx"), options,
+                                                   providers=["CPUExecutionProvider"])))
+        return opened[-1]
+
+    lanes = Lanes(2)
+    laned = OnnxRunner(Counted(runner.session), llama_settings_of(model.config.to_dict()), lanes, lane_session)
+    prompts = [list(range(10, 40)), [3, 1, 4, 1, 5, 9, 2, 6]]
+    alone = [decode(runner, ids) for ids in prompts]
+    with lanes.answering():
+        assert decode(laned, prompts[0]).tokens == alone[0].tokens
+    assert opened == [] and laned.session.runs > 0  # one answer: the main session only
+    both_in, results = threading.Barrier(2), {}
+
+    def answer(i: int) -> None:
+        with lanes.answering():
+            both_in.wait()
+            results[i] = decode(laned, prompts[i])
+
+    threads = [threading.Thread(target=answer, args=(i,)) for i in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [results[i].tokens for i in (0, 1)] == [a.tokens for a in alone]
+    assert [results[i].answer_logprob for i in (0, 1)] == pytest.approx([a.answer_logprob for a in alone], abs=1e-4)
+    assert len(opened) == 1 and opened[0].runs >= 2  # opened once, used by both
+    assert lanes.running == 0
+    with pytest.raises(ValueError, match="lanes must be >= 1"):
+        Lanes(0)

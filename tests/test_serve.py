@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 
 from rag import Pipeline
 from rag.fakes import ExtractiveGenerator, HashEmbedder
+from rag.generator.onnx_runner import Lanes
 from rag.generator.openai_http import GeneratorHTTPError, OpenAICompatibleGenerator
 from rag.serve import create_app
 
@@ -134,6 +135,40 @@ def test_concurrent_requests_queue_for_the_model_without_errors(pipeline: Pipeli
     for t in threads:
         t.join()
     assert results == [200] * 8
+
+
+class LanedGenerator(SlowGenerator):
+    """The slow fake with lanes (as the ONNX generator has), recording answers at once."""
+
+    def __init__(self, lanes: int) -> None:
+        super().__init__(0.02)
+        self.lanes = Lanes(lanes)
+        self.most_at_once = 0
+
+    def stream(self, *args: Any, **kwargs: Any) -> Iterator[str]:
+        with self.lanes.answering():
+            self.most_at_once = max(self.most_at_once, self.lanes.running)
+            yield from super().stream(*args, **kwargs)
+
+
+@pytest.mark.parametrize("lanes", [1, 2])
+def test_the_server_runs_as_many_answers_at_once_as_the_generator_has_lanes(pipeline: Pipeline,
+                                                                              lanes: int) -> None:
+    pipeline._generator = generator = LanedGenerator(lanes)
+    client = TestClient(create_app(pipeline))
+    assert client.post("/ask", json={"question": QUESTION}).status_code == 200  # the chain is built
+    paths = ["/ask", "/ask?stream=true", "/v1/chat/completions", "/ask"]
+    bodies = [{"question": QUESTION}, {"question": QUESTION},
+              {"messages": [{"role": "user", "content": QUESTION}]}, {"question": QUESTION}]
+    results: list[int] = []
+    threads = [threading.Thread(target=lambda p=p, b=b: results.append(client.post(p, json=b).status_code))
+               for p, b in zip(paths, bodies)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [200] * 4
+    assert generator.most_at_once == lanes
 
 
 def test_a_request_waiting_past_the_queue_timeout_gets_503(pipeline: Pipeline) -> None:

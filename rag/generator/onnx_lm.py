@@ -20,7 +20,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,7 @@ from rag.generator.model_files import (
     used_merged,
 )
 from rag.generator.onnx_export import EXPORT_VERSION, UnsupportedModel, llama_settings_of
+from rag.generator.onnx_runner import Lanes, OnnxRunner
 from rag.generator.prefix_cache import PrefixCache
 from rag.generator.streaming import LocalGenerator, stream_answer
 from rag.model_cache import content_key, default_cache_dir, write_atomically
@@ -51,37 +52,11 @@ GRAPHS_KEPT = 3  # exported generator graphs kept in the cache (base, merged, on
 AGREEMENT = 1e-3
 
 
-class OnnxRunner:
-    """An exported graph's forward passes (a decoding `Runner`); a cache is (keys, values)."""
-
-    def __init__(self, session: Any, settings: dict[str, Any]) -> None:
-        self.session = session
-        self._empty = np.zeros((settings["layers"], 1, settings["kv_heads"], 0, settings["head_dim"]), np.float32)
-
-    def _run(self, ids: Sequence[int], cache: Any, count: int) -> tuple[np.ndarray, Any]:
-        keys, values = cache if cache is not None else (self._empty, self._empty)
-        logits, keys, values = self.session.run(None, {
-            "input_ids": np.array([list(ids)], dtype=np.int64), "past_keys": keys, "past_values": values,
-            "logits_count": np.array(count, dtype=np.int64)})
-        return logits[0], (keys, values)
-
-    def prefill(self, ids: Sequence[int], cache: Any) -> tuple[np.ndarray, Any]:
-        logits, cache = self._run(ids, cache, 1)
-        return logits[-1], cache
-
-    def score(self, cache: Any, tokens: Sequence[int]) -> np.ndarray:
-        return self._run(tokens, cache, len(tokens))[0]  # a run returns new arrays: `cache` stays
-
-    def snapshot(self, cache: Any) -> Any:
-        return cache
-
-    def head(self, snapshot: Any, length: int) -> Any:
-        return tuple(np.ascontiguousarray(a[:, :, :, :length]) for a in snapshot)
-
-
 class OnnxGenerator(LocalGenerator):
     """The model (with its LoRA adapter merged in) on ONNX Runtime; arguments as
-    TransformersGenerator's, less `merge_adapter` (always merged).
+    TransformersGenerator's, less `merge_adapter` (always merged), plus `lanes`: how many
+    answers it runs at once (rag/generator/onnx_runner.py); a caller such as `rag serve` lets
+    that many in.
 
     Raises:
         UnsupportedModel: not a plain Llama model, an adapter on weights that are not one
@@ -92,7 +67,8 @@ class OnnxGenerator(LocalGenerator):
 
     def __init__(self, model: str = DEFAULT_GENERATOR_MODEL, *, gguf_file: str | None = None,
                  adapter: str | None = None, context_window: int = 2048, cache_dir: str | Path | None = None,
-                 threads: int | None = None, stop_on_loop: bool = True, prefix_cache: bool = True) -> None:
+                 threads: int | None = None, stop_on_loop: bool = True, prefix_cache: bool = True,
+                 lanes: int = 1) -> None:
         if adapter is not None and not (Path(adapter) / "adapter_config.json").is_file():
             raise ModelLoadError(f"adapter {adapter!r} is not a PEFT adapter folder "
                                  "(no adapter_config.json there)")
@@ -103,6 +79,7 @@ class OnnxGenerator(LocalGenerator):
         self.name, self.adapter, self.merged, self.threads = model, adapter, adapter is not None, threads
         config = json.loads((self.model_folder / "config.json").read_text(encoding="utf-8"))
         self.settings = llama_settings_of(config)
+        self.lanes = Lanes(lanes)  # shared with the views `without_adapter` makes
         self.runner = self._runner(adapter)
         self.codec = ChatCodec(self.model_folder)
         self.context_window = min(context_window, int(config.get("max_position_embeddings") or context_window))
@@ -120,8 +97,7 @@ class OnnxGenerator(LocalGenerator):
     def _runner(self, adapter: str | None) -> OnnxRunner:
         """The runner of the base model's graph, or of the graph with `adapter` merged in."""
         if adapter is None:
-            return OnnxRunner(self._session(self._graph_of(self.model_folder), lambda: self.model_folder),
-                              self.settings)
+            return self._runner_of(self._graph_of(self.model_folder), lambda: self.model_folder)
         merged = merged_folder(self.model_folder, adapter, self.cache)
         if merged is None:
             raise UnsupportedModel(f"generator {self.name!r}: its weights are not one model.safetensors, "
@@ -136,8 +112,7 @@ class OnnxGenerator(LocalGenerator):
 
         # Named after the merged weights' key (base and adapter contents): a cached graph loads
         # without the merged weights, which may have been evicted since.
-        return OnnxRunner(self._session(self.cache / f"{merged.name}-{_export_key()}.lm.onnx", weights),
-                          self.settings)
+        return self._runner_of(self.cache / f"{merged.name}-{_export_key()}.lm.onnx", weights)
 
     def _graph_of(self, weights: Path) -> Path:
         source = weights / "model.safetensors"
@@ -145,10 +120,15 @@ class OnnxGenerator(LocalGenerator):
             raise UnsupportedModel(f"model folder {str(weights)!r} has no single model.safetensors to export")
         return self.cache / f"{weights.name}-{content_key(source, _export_key())}.lm.onnx"
 
-    def _session(self, graph: Path, weights: Callable[[], Path]) -> Any:
-        """The inference session of `graph`, exported from `weights()` when the cache lacks it."""
-        import onnxruntime as ort
+    def _runner_of(self, graph: Path, weights: Callable[[], Path]) -> OnnxRunner:
+        """The runner of `graph`, exported from `weights()` when the cache lacks it; with lanes,
+        its second session (a share of the threads each) is opened when first needed."""
+        self._ensure_graph(graph, weights)
+        lane_threads = max(1, (self.threads or os.cpu_count() or 1) // self.lanes.count)
+        return OnnxRunner(self._session(graph, self.threads), self.settings, self.lanes,
+                          (lambda: self._session(graph, lane_threads)) if self.lanes.count > 1 else None)
 
+    def _ensure_graph(self, graph: Path, weights: Callable[[], Path]) -> None:
         if graph.is_file():
             with contextlib.suppress(OSError):
                 os.utime(graph)  # what eviction goes by
@@ -158,13 +138,23 @@ class OnnxGenerator(LocalGenerator):
                 _export(source, graph, self.settings)
             except (ModelLoadError, OSError) as exc:  # OSError: an unwritable cache
                 raise UnsupportedModel(f"no ONNX graph of {source.name!r}: {exc}") from exc
+
+    def _session(self, graph: Path, threads: int | None) -> Any:
+        import onnxruntime as ort
+
         options = ort.SessionOptions()
         options.log_severity_level = 3
         # The basic optimizations load faster than all of them, and all decoded no faster in trials.
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
-        if self.threads:
-            options.intra_op_num_threads = self.threads
+        if threads:
+            options.intra_op_num_threads = threads
         return ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
+
+    def open_lanes(self) -> None:
+        """Open the session answers run on while several run at once, now rather than when
+        the second one arrives (a no-op with one lane)."""
+        if self.lanes.count > 1:
+            self.runner.lane_session()
 
     @property
     def can_disable_adapter(self) -> bool:
@@ -193,8 +183,9 @@ class OnnxGenerator(LocalGenerator):
     def _stream(self, messages: Messages, max_new_tokens: int, stats: dict[str, Any],
                 decoding: Decoding) -> Iterator[str]:
         prefix = None if self._prefixes is None else self._prefixes.setdefault(id(self.runner), PrefixCache())
-        return stream_answer(self.codec, self.runner, messages, max_new_tokens, stats, decoding, self.eos_ids,
-                             prefix, ends_in_loop if self.stop_on_loop else None)
+        with self.lanes.answering():
+            yield from stream_answer(self.codec, self.runner, messages, max_new_tokens, stats, decoding,
+                                     self.eos_ids, prefix, ends_in_loop if self.stop_on_loop else None)
 
 
 def _export_key() -> str:

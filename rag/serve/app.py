@@ -96,7 +96,7 @@ def create_app(pipeline: Any, *, api_key: str | None = None, queue_timeout: floa
             task.cancel()
 
     app = FastAPI(title="localrag", version="1", lifespan=lifespan)
-    gate = ModelGate(queue_timeout)
+    gate = ModelGate(queue_timeout, chains.lanes)
 
     def chain(body: AskRequest | None = None) -> Any:
         return chains.get(body.retrieval, body.adapter) if body is not None else chains.get()
@@ -156,7 +156,10 @@ def create_app(pipeline: Any, *, api_key: str | None = None, queue_timeout: floa
     async def ask(body: AskRequest, request: Request, stream: bool = False) -> Any:
         if stream:
             return await ask_stream(body, request)
-        return await gate.run(lambda: answered(chain(body).ask(body.question, body.k, body.filter), body))
+        if not chains.has(body.retrieval, body.adapter):
+            await gate.run(lambda: chain(body))  # alone: it may load a model
+        return await gate.run(lambda: answered(chain(body).ask(body.question, body.k, body.filter), body),
+                              answer=True)
 
     @app.post("/ask/stream", dependencies=guard)
     async def ask_stream(body: AskRequest, request: Request) -> StreamingResponse:
@@ -187,7 +190,7 @@ def create_app(pipeline: Any, *, api_key: str | None = None, queue_timeout: floa
         question = question_of(body)
         model = body.model or "localrag"
         if not body.stream:
-            answer = await gate.run(lambda: capped(body.max_tokens).ask(question))
+            answer = await gate.run(lambda: capped(body.max_tokens).ask(question), answer=True)
             return chat_response(answer, model)
         answer_stream = await anyio.to_thread.run_sync(lambda: capped(body.max_tokens).stream(question))
 

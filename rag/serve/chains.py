@@ -47,6 +47,14 @@ class Chains:
                 self._chains[key] = source.chain()
             return self._chains[key]
 
+    def lanes(self) -> int:
+        """How many answers the default chain's generator runs at once (1 until it is loaded,
+        and for generators without lanes)."""
+        chain = self._chains.get((None, True))
+        if chain is None or not chain.generator_loaded:
+            return 1
+        return int(getattr(getattr(chain.generator, "lanes", None), "count", 1))
+
     @property
     def loaded(self) -> bool:
         """Whether the default chain and its generator are loaded."""
@@ -58,7 +66,9 @@ class Chains:
         outcome in `state` / `error` so a page can say the model is loading or failed to."""
         self.state = "loading"
         try:
-            _ = self.get().generator  # the generator property loads it
+            generator = self.get().generator  # the generator property loads it
+            if hasattr(generator, "open_lanes"):
+                generator.open_lanes()  # so the first answers at once do not wait for it
             self.state = "ready"
         except Exception as exc:  # noqa: BLE001 - reported by /health; the first question retries
             log.exception("preloading the model failed")

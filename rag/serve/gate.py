@@ -1,14 +1,17 @@
-"""One loaded model, many requests: requests queue for the generator, one at a time.
+"""One loaded model, many requests: answers queue for the generator, which runs as many at once
+as it has lanes (rag/generator/onnx_runner.py; one on PyTorch); anything else that uses the
+model or writes the index (ingest, loading a chain) runs alone.
 
 Generation runs in a worker thread; a streamed answer hands its pieces to the event loop through
 a queue, and a client that goes away sets `cancelled`, which closes the chain's generator at the
-next piece and frees the model for the next request.
+next piece and frees its lane for the next request.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -22,39 +25,75 @@ class BusyError(RagError):
 
 
 class ModelGate:
-    """Serialises use of the one generator.
+    """Lets up to `lanes()` answers use the generator at once, and other work alone.
 
     Args:
-        queue_timeout: seconds a request may wait for the generator before BusyError.
+        queue_timeout: seconds a request may wait before BusyError.
+        lanes: how many answers may run at once now (read at each admission: the generator's
+            lanes once it is loaded, 1 before).
     """
 
-    def __init__(self, queue_timeout: float = 120.0) -> None:
+    def __init__(self, queue_timeout: float = 120.0, lanes: Callable[[], int] = lambda: 1) -> None:
         self.queue_timeout = queue_timeout
-        self._lock = threading.Lock()
+        self.lanes = lanes
+        self._changed = threading.Condition()
+        self._answering = 0
+        self._alone = False
+        self._alone_waiting = 0  # answers let in no more while work that runs alone waits
         self.waiting = 0
 
     @property
     def busy(self) -> bool:
         """Whether the generator (or an ingest) is in use now."""
-        return self._lock.locked()
+        return self._alone or self._answering > 0
 
-    def _acquire(self) -> None:
-        self.waiting += 1
-        try:
-            if not self._lock.acquire(timeout=self.queue_timeout):
-                raise BusyError(f"the model stayed busy for {self.queue_timeout:.0f} s (serve "
-                                "--queue-timeout); try again later")
-        finally:
-            self.waiting -= 1
+    def _free(self, answer: bool) -> bool:
+        if self._alone:
+            return False
+        if answer:
+            return self._alone_waiting == 0 and self._answering < max(1, self.lanes())
+        return self._answering == 0
 
-    async def run(self, work: Callable[[], Any]) -> Any:
-        """Run `work` in a thread once the generator is free; its result."""
+    def _acquire(self, answer: bool) -> None:
+        deadline = time.monotonic() + self.queue_timeout
+        with self._changed:
+            self.waiting += 1
+            if not answer:
+                self._alone_waiting += 1
+            try:
+                while not self._free(answer):
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        raise BusyError(f"the model stayed busy for {self.queue_timeout:.0f} s (serve "
+                                        "--queue-timeout); try again later")
+                    self._changed.wait(left)
+                if answer:
+                    self._answering += 1
+                else:
+                    self._alone = True
+            finally:
+                self.waiting -= 1
+                if not answer:
+                    self._alone_waiting -= 1
+                self._changed.notify_all()  # a timed-out waiter may have held answers back
+
+    def _release(self, answer: bool) -> None:
+        with self._changed:
+            if answer:
+                self._answering -= 1
+            else:
+                self._alone = False
+            self._changed.notify_all()
+
+    async def run(self, work: Callable[[], Any], answer: bool = False) -> Any:
+        """Run `work` in a thread once admitted (beside other answers when `answer`, else alone);
+        its result."""
         def guarded() -> Any:
-            self._acquire()
+            self._acquire(answer)
             try:
                 return work()
             finally:
-                self._lock.release()
+                self._release(answer)
 
         return await anyio.to_thread.run_sync(guarded)
 
@@ -70,7 +109,7 @@ class ModelGate:
 
         def produce() -> None:
             try:
-                self._acquire()
+                self._acquire(answer=True)
             except BusyError as exc:
                 put("error", exc)
                 return
@@ -91,7 +130,7 @@ class ModelGate:
             except Exception as exc:  # noqa: BLE001 - handed to the event loop, answered as JSON
                 put("error", exc)
             finally:
-                self._lock.release()
+                self._release(answer=True)
 
         worker = threading.Thread(target=produce, name="rag-generate", daemon=True)
         worker.start()
