@@ -21,18 +21,15 @@ B = 0.75
 
 @dataclass(frozen=True)
 class TermPostings:
-    """The rows holding one query term, how often each holds it, and how many query words
-    turned into this term (FTS5 scores each query word on its own, so repeats add up).
+    """The rows holding one query term, and how often each holds it.
 
     Attributes:
         rows: chunk row ids (uint32); rows since deleted are skipped by `live` in DocStats.
         counts: the term's count in each of those rows.
-        repeats: query words tokenized to this term.
     """
 
     rows: np.ndarray
     counts: np.ndarray
-    repeats: int = 1
 
 
 @dataclass(frozen=True)
@@ -72,7 +69,10 @@ def top_rows(stats: DocStats, terms: Sequence[TermPostings], k: int,
 
     Args:
         stats: the index's live rows and lengths.
-        terms: each query term's postings.
+        terms: the postings of each query word's term, in the question's order, a term once per
+            word that gave it. FTS5 adds up a row's score word by word in that order, and so
+            does this, with the same operations, so that scores equal FTS5's to the last bit
+            and equal scores tie as they do there.
         k: how many rows at most.
         allowed: bool per row id (as long as `stats.live`), False where a filter excludes
             the row (None: all allowed).
@@ -92,14 +92,15 @@ def top_rows(stats: DocStats, terms: Sequence[TermPostings], k: int,
         idf = idf if idf > 0 else 1e-6
         norm = K1 * (1.0 - B + B * stats.lengths[rows] / mean_length)
         rows_parts.append(rows)
-        weight_parts.append(term.repeats * idf * counts * (K1 + 1.0) / (counts + norm))
+        weight_parts.append(idf * ((counts * (K1 + 1.0)) / (counts + norm)))
     if not rows_parts:
         return []
     scores = np.bincount(np.concatenate(rows_parts), weights=np.concatenate(weight_parts), minlength=size)
     if allowed is not None:
         scores[~allowed] = 0.0
     found = np.flatnonzero(scores > 0)
-    if len(found) > k:
-        found = found[np.argpartition(-scores[found], k - 1)[:k]]
-    order = np.lexsort((found, -scores[found]))
+    if len(found) > k:  # keep every row tied with the k-th, so that ties go by row id
+        kth = -np.partition(-scores[found], k - 1)[k - 1]
+        found = found[scores[found] >= kth]
+    order = np.lexsort((found, -scores[found]))[:k]
     return [(int(found[i]), float(scores[found[i]])) for i in order]

@@ -19,7 +19,6 @@ import logging
 import re
 import sqlite3
 import threading
-from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -119,6 +118,7 @@ class SqliteLexicalIndex:
             self._db.executemany("INSERT INTO fts(rowid, text) VALUES (?, ?)",
                                  ((first + i, c.text) for i, c in enumerate(chunks)))
             self._index([(first + i, c.text) for i, c in enumerate(chunks)])
+        self._rebuild_if_mostly_dead()  # replaced chunks leave dead postings too
 
     def _max_rid(self) -> int:
         return int(self._db.execute("SELECT coalesce(max(rid), 0) FROM chunks").fetchone()[0])
@@ -210,12 +210,12 @@ class SqliteLexicalIndex:
         words = query_words(question)
         if not words:
             return []
-        terms = Counter(self._tokenizer.word_terms(words))
+        terms = self._tokenizer.word_terms(words)
         with self._lock:
             stats = self._doc_stats()
-            found = postings.read_postings(self._db, terms.items())
+            found = postings.read_postings(self._db, dict.fromkeys(terms))
             allowed = self._allowed(where, len(stats.live)) if where is not None else None
-        best = top_rows(stats, found, k, allowed)
+        best = top_rows(stats, [found[t] for t in terms if t in found], k, allowed)
         return self._hits(best)
 
     def _doc_stats(self) -> DocStats:

@@ -119,12 +119,12 @@ def _merge_crowded(db: sqlite3.Connection, terms: list[str]) -> None:
                    (term, oldest, b"".join(b[0] for b in blocks), b"".join(b[1] for b in blocks)))
 
 
-def read_postings(db: sqlite3.Connection, terms: Iterable[tuple[str, int]]) -> list[TermPostings]:
-    """The postings of each (term, repeats); a term with none is left out."""
-    found = []
-    for term, repeats in terms:
+def read_postings(db: sqlite3.Connection, terms: Iterable[str]) -> dict[str, TermPostings]:
+    """The postings of each of `terms` that has any."""
+    found = {}
+    for term in terms:
         blocks = db.execute("SELECT rids, counts FROM postings WHERE term = ?", (term,)).fetchall()
         if blocks:
-            found.append(TermPostings(np.frombuffer(b"".join(b[0] for b in blocks), dtype=ROW_ID),
-                                      np.frombuffer(b"".join(b[1] for b in blocks), dtype=COUNT), repeats))
+            found[term] = TermPostings(np.frombuffer(b"".join(b[0] for b in blocks), dtype=ROW_ID),
+                                       np.frombuffer(b"".join(b[1] for b in blocks), dtype=COUNT))
     return found
