@@ -8,6 +8,7 @@ and warm load, one-shot `rag ask` in a new process (local, and through a running
     .venv/bin/python bench/ask.py [--questions 30] [--data ../shared/data/squad2/dev10.json]
     .venv/bin/python bench/ask.py --compare generator.backend=torch generator.backend=torch+generator.merge_adapter=false
     .venv/bin/python bench/ask.py --cold-loads 3
+    .venv/bin/python bench/ask.py --serve-lanes 1 2 [--rounds 2]
 """
 
 from __future__ import annotations
@@ -154,6 +155,57 @@ def serve_load(base: str, questions: list[str], clients: int) -> dict:
             "requests_per_s": round(len(latencies) / spent, 3)}
 
 
+def serve_figures(index: Path, questions: list[str], tmp: Path, lanes: int | None = None) -> dict:
+    """One-shot `rag ask --server` and `rag serve` under 1, 4 and 8 clients, on a server with
+    `generator.lanes = lanes` (None: the default configuration)."""
+    port = 8790 + os.getpid() % 100
+    command = [RAG, "serve", "--index", str(index), "--port", str(port)]
+    if lanes is not None:
+        (tmp / f"lanes{lanes}.toml").write_text(f"[generator]\nlanes = {lanes}\n", encoding="utf-8")
+        command += ["--config", str(tmp / f"lanes{lanes}.toml")]
+    server = subprocess.Popen(command, env=ENV, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):
+            try:
+                with urllib.request.urlopen(base + "/health", timeout=1) as r:
+                    if json.loads(r.read())["model_state"] == "ready":
+                        break
+            except OSError:
+                pass
+            time.sleep(0.2)
+        one_shot = statistics.median(wall([RAG, "ask", questions[0], "--server", base]) for _ in range(3))
+        load = [serve_load(base, questions, n) for n in (1, 4, 8)]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    return {"one_shot_server_s": one_shot, "serve": load,
+            "serve_p95_8_over_p50_1": round(load[2]["p95_s"] / load[0]["p50_s"], 2)}
+
+
+def serve_lanes(data: Path, questions: list[str], values: list[int], rounds: int) -> None:
+    """`rag serve` with each `generator.lanes` value, alternating for `rounds` rounds."""
+    from rag.datasets import write_articles
+
+    runs: dict[int, list[dict]] = {v: [] for v in values}
+    with tempfile.TemporaryDirectory() as tmp:
+        docs, index = Path(tmp) / "docs", Path(tmp) / "index"
+        write_articles(data, docs)
+        subprocess.run([RAG, "ingest", str(docs), "--index", str(index)], capture_output=True, env=ENV, check=True)
+        for _ in range(rounds):
+            for value in values:
+                runs[value].append(serve_figures(index, questions, Path(tmp), value))
+    print(json.dumps({"bench": "ask-serve-lanes", "machine": f"{os.cpu_count()} cores", "runs": runs}))
+    print(f"\nrag serve by generator.lanes, {os.cpu_count()} cores, {len(questions)} dev10 questions:")
+    for value, found in runs.items():
+        for run in found:
+            p50s = " / ".join(f"{s['p50_s']:.2f}" for s in run["serve"])
+            p95s = " / ".join(f"{s['p95_s']:.2f}" for s in run["serve"])
+            rps = " / ".join(f"{s['requests_per_s']:.2f}" for s in run["serve"])
+            print(f"  lanes {value}: 1/4/8 clients p50 {p50s} s, p95 {p95s} s, {rps} requests/s; "
+                  f"8-client p95 = {run['serve_p95_8_over_p50_1']}x the 1-client p50")
+
+
 def cold_loads(rounds: int) -> None:
     """The generator's cold load in new processes, imports included: ONNX Runtime (the default,
     from the cached graph), PyTorch with the adapter merged (from the merged-weights cache) and
@@ -204,6 +256,9 @@ def main() -> None:
     parser.add_argument("--questions", type=int, default=30)
     parser.add_argument("--compare", metavar="KEY=VALUE[+KEY=VALUE]", nargs="+",
                         help="only ours: the default against these configurations, in turns, in one process")
+    parser.add_argument("--serve-lanes", type=int, nargs="+", metavar="N",
+                        help="only rag serve, once per generator.lanes value, alternating --rounds times")
+    parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--cold-loads", type=int, metavar="N",
                         help="only the generator's cold load (ONNX, PyTorch merged, unmerged), N rounds")
     args = parser.parse_args()
@@ -215,6 +270,9 @@ def main() -> None:
     questions = questions_of(Path(args.data), args.questions)
     if args.compare:
         compare(Path(args.data), questions, args.compare)
+        return
+    if args.serve_lanes:
+        serve_lanes(Path(args.data), questions, args.serve_lanes, args.rounds)
         return
     result: dict = {"bench": "ask", "machine": f"{os.cpu_count()} cores", "questions": len(questions)}
     with tempfile.TemporaryDirectory() as tmp:
@@ -228,25 +286,7 @@ def main() -> None:
         result["langchain"] = langchain(docs, Path(tmp) / "langchain", questions)
         one_shot = [RAG, "ask", questions[0], "--index", str(index)]
         result["one_shot_local_s"] = statistics.median(wall(one_shot) for _ in range(3))
-        port = 8790 + os.getpid() % 100
-        server = subprocess.Popen([RAG, "serve", "--index", str(index), "--port", str(port)], env=ENV,
-                                  stderr=subprocess.DEVNULL)
-        base = f"http://127.0.0.1:{port}"
-        try:
-            for _ in range(600):
-                try:
-                    with urllib.request.urlopen(base + "/health", timeout=1) as r:
-                        if json.loads(r.read())["model_state"] == "ready":
-                            break
-                except OSError:
-                    pass
-                time.sleep(0.2)
-            result["one_shot_server_s"] = statistics.median(
-                wall([RAG, "ask", questions[0], "--server", base]) for _ in range(3))
-            result["serve"] = [serve_load(base, questions, n) for n in (1, 4, 8)]
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+        result.update(serve_figures(index, questions, Path(tmp)))
     print(json.dumps(result))
     o, lc = result["ours"], result["langchain"]
     print(f"\nask, {result['machine']}, {len(questions)} dev10 questions (seed 0), default configuration:\n"
@@ -259,6 +299,7 @@ def main() -> None:
     for s in result["serve"]:
         print(f"  rag serve, {s['clients']} client(s): p50 {s['p50_s']:.2f} s  p95 {s['p95_s']:.2f} s  "
               f"{s['requests_per_s']:.2f} requests/s ({s['requests']} requests)")
+    print(f"  rag serve, 8-client p95 = {result['serve_p95_8_over_p50_1']}x the 1-client p50")
 
 
 if __name__ == "__main__":

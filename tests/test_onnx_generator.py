@@ -239,3 +239,16 @@ def test_answers_running_at_once_use_the_lane_session_and_decode_as_alone(export
     assert lanes.running == 0
     with pytest.raises(ValueError, match="lanes must be >= 1"):
         Lanes(0)
+
+
+def test_a_lane_session_that_cannot_open_falls_back_to_the_main_one(exported, caplog) -> None:
+    from rag.generator.onnx_runner import Lanes, OnnxRunner
+
+    model, runner, _ = exported
+
+    def evicted() -> Any:
+        raise FileNotFoundError("model.lm.onnx")
+
+    laned = OnnxRunner(runner.session, llama_settings_of(model.config.to_dict()), Lanes(2), evicted)
+    assert laned.lane_session() is runner.session
+    assert "lane session failed" in caplog.text

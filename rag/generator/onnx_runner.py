@@ -11,12 +11,15 @@ can move between the two sessions from one pass to the next.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 
 class Lanes:
@@ -70,10 +73,16 @@ class OnnxRunner:
         self._empty = np.zeros((settings["layers"], 1, settings["kv_heads"], 0, settings["head_dim"]), np.float32)
 
     def lane_session(self) -> Any:
-        """The session of passes run beside another answer's (made on first use)."""
+        """The session of passes run beside another answer's (made on first use; the main
+        session when it cannot be made, e.g. its graph was evicted from the cache since)."""
         with self._lane_lock:
             if self._lane_session is None:
-                self._lane_session = self._make_lane_session() if self._make_lane_session else self.session
+                self._lane_session = self.session
+                if self._make_lane_session is not None:
+                    try:
+                        self._lane_session = self._make_lane_session()
+                    except Exception as exc:  # noqa: BLE001 - answers stay right, only slower
+                        log.warning("answers at once share one session: its lane session failed: %s", exc)
             return self._lane_session
 
     def _run(self, ids: Sequence[int], cache: Any, count: int) -> tuple[np.ndarray, Any]:
