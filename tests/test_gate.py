@@ -1,5 +1,5 @@
-"""The serve gate: as many answers at once as the generator has lanes, anything else alone, and
-work that must run alone is not starved by a stream of answers."""
+"""The serve gate: as many answers at once as the generator has lanes, anything else alone,
+first come, first served, so that no request waits behind later ones."""
 
 from __future__ import annotations
 
@@ -63,6 +63,14 @@ def test_other_work_runs_alone_and_answers_arriving_behind_it_wait() -> None:
     assert seen.overlaps == 0
     # a free lane did not let a1..a3 pass the ingest that was waiting before them
     assert seen.order[:2] == ["a0", "ingest"]
+
+
+@pytest.mark.parametrize("lanes", [1, 2])
+def test_requests_go_in_the_order_they_arrived(lanes: int) -> None:
+    seen, gate = Occupancy(), ModelGate(10.0, lambda: lanes)
+    names = [f"a{i}" for i in range(8)]
+    asyncio.run(gather(gate, [(seen.work(name, True, 0.06), True, 0.02 * i) for i, name in enumerate(names)]))
+    assert seen.order == names
 
 
 def test_an_answer_waiting_past_the_queue_timeout_is_busy_and_leaves_the_gate_clean() -> None:

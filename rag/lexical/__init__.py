@@ -4,7 +4,8 @@ kept in step with the vector store.
 Only this subpackage imports sqlite3.
 """
 
-from rag.lexical.index import STOPWORDS, LexicalIndex, SqliteLexicalIndex, query_words
+from rag.lexical.base import STOPWORDS, LexicalIndex, query_words
+from rag.lexical.index import SqliteLexicalIndex
 from rag.lexical.sync import FollowingLexicalIndex, sync_lexical, sync_with_store
 
 __all__ = ["STOPWORDS", "FollowingLexicalIndex", "LexicalIndex", "SqliteLexicalIndex", "query_words",

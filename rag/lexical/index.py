@@ -8,34 +8,31 @@ postings BM25 is scored from are kept beside it (rag/lexical/postings.py) and sc
 (rag/lexical/bm25.py), with FTS5's formula, because FTS5's own `bm25()` ranking is too slow
 past 100k chunks.
 
-`LexicalIndex` is the interface a retriever sees, so a native sparse index (distributed Chroma)
-can be another implementation.
+It implements `LexicalIndex` (rag/lexical/base.py), the interface a retriever sees, so a native
+sparse index (distributed Chroma) can be another implementation.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import re
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 from tqdm import tqdm
 
 from rag.filters import ResolvedFilter
 from rag.lexical import postings
+from rag.lexical.base import query_words
 from rag.lexical.bm25 import DocStats, top_rows
 from rag.types import Chunk, Hit
 
 log = logging.getLogger(__name__)
 
-# Words too common to rank by; dropping them keeps a query's postings small.
-STOPWORDS = frozenset(["a", "an", "and", "are", "as", "at", "be", "been", "but", "by", "can", "could", "did", "do", "does", "for", "from", "had", "has", "have", "he", "her", "his", "how", "i", "if", "in", "into", "is", "it", "its", "itself", "may", "me", "might", "more", "most", "my", "no", "not", "of", "on", "or", "our", "she", "should", "so", "such", "than", "that", "the", "their", "them", "then", "there", "these", "they", "this", "those", "to", "was", "we", "were", "what", "when", "where", "which", "while", "who", "whom", "whose", "why", "will", "with", "would", "you", "your"])
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS chunks(rid INTEGER PRIMARY KEY, id TEXT UNIQUE NOT NULL, source TEXT,
     page INTEGER, position INTEGER, content_hash TEXT, section TEXT);
@@ -44,25 +41,6 @@ CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(text, tokenize='{postings.TOKE
 {postings.SCHEMA}"""
 BATCH = 2000
 REBUILD_DEAD_RATIO = 1.0  # rebuild the postings once deleted rows' outnumber the live rows'
-
-
-class LexicalIndex(Protocol):
-    """Keyword-ranked chunks, kept in step with the vector store by chunk id."""
-
-    def upsert(self, chunks: Sequence[Chunk]) -> None: ...
-    def delete(self, ids: Sequence[str]) -> None: ...
-    def ids(self) -> set[str]: ...
-    def id_hashes(self) -> dict[str, str]: ...
-    def count(self) -> int: ...
-    def distinct(self, field: str) -> list[str]: ...
-    def search(self, question: str, k: int, where: ResolvedFilter | None = None) -> list[Hit]: ...
-
-
-def query_words(text: str) -> list[str]:
-    """The distinct content words of `text` (all its words when only stopwords are left).
-    Words are matched as plain terms, so user text (`C++`, `NEAR`, `"`) is never syntax."""
-    words = re.findall(r"\w+", text.lower())
-    return list(dict.fromkeys([w for w in words if w not in STOPWORDS] or words))
 
 
 class SqliteLexicalIndex:
@@ -153,11 +131,16 @@ class SqliteLexicalIndex:
             dead, live = postings.meta(self._db, "dead_rows"), self._count()
         if dead <= max(BATCH, REBUILD_DEAD_RATIO * live):
             return
-        with self._write():
+        log.info("lexical index %s: rebuilding the postings of %d chunks (%d deleted ones')", self.path, live, dead)
+        with self._write():  # one transaction: readers keep the old postings until it commits
             self._db.execute("DELETE FROM postings")
-            self._db.execute("UPDATE chunks SET tokens = NULL")
             postings.set_meta(self._db, "dead_rows", 0)
-        self._add_missing_postings(progress=False)
+            after = 0
+            while texts := self._db.execute(
+                    "SELECT c.rid, fts.text FROM chunks c JOIN fts ON fts.rowid = c.rid WHERE c.rid > ? "
+                    "ORDER BY c.rid LIMIT ?", (after, BATCH)).fetchall():
+                self._index(texts)
+                after = texts[-1][0]
 
     def _add_missing_postings(self, progress: bool) -> None:
         """Index the chunks without postings (tokens NULL), BATCH per transaction, so that an

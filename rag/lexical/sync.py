@@ -13,7 +13,8 @@ from typing import Any, Protocol
 from tqdm import tqdm
 
 from rag.filters import ResolvedFilter
-from rag.lexical.index import BATCH, LexicalIndex
+from rag.lexical.base import LexicalIndex
+from rag.lexical.index import BATCH
 from rag.types import Chunk, Hit
 
 log = logging.getLogger(__name__)

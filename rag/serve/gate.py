@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -37,10 +38,14 @@ class ModelGate:
         self.queue_timeout = queue_timeout
         self.lanes = lanes
         self._changed = threading.Condition()
+        self._queue: deque[object] = deque()  # waiting requests, admitted first come, first served
         self._answering = 0
         self._alone = False
-        self._alone_waiting = 0  # answers let in no more while work that runs alone waits
-        self.waiting = 0
+
+    @property
+    def waiting(self) -> int:
+        """Requests waiting to be admitted."""
+        return len(self._queue)
 
     @property
     def busy(self) -> bool:
@@ -50,18 +55,18 @@ class ModelGate:
     def _free(self, answer: bool) -> bool:
         if self._alone:
             return False
-        if answer:
-            return self._alone_waiting == 0 and self._answering < max(1, self.lanes())
-        return self._answering == 0
+        return self._answering < max(1, self.lanes()) if answer else self._answering == 0
 
     def _acquire(self, answer: bool) -> None:
+        """Wait until this request is the first in the queue and there is room for it: strict
+        order keeps every wait about as long as the queue ahead (a waiter woken at random could
+        wait for ever), and work that runs alone is not overtaken by answers behind it."""
         deadline = time.monotonic() + self.queue_timeout
+        ticket = object()
         with self._changed:
-            self.waiting += 1
-            if not answer:
-                self._alone_waiting += 1
+            self._queue.append(ticket)
             try:
-                while not self._free(answer):
+                while not (self._queue[0] is ticket and self._free(answer)):
                     left = deadline - time.monotonic()
                     if left <= 0:
                         raise BusyError(f"the model stayed busy for {self.queue_timeout:.0f} s (serve "
@@ -72,10 +77,8 @@ class ModelGate:
                 else:
                     self._alone = True
             finally:
-                self.waiting -= 1
-                if not answer:
-                    self._alone_waiting -= 1
-                self._changed.notify_all()  # a timed-out waiter may have held answers back
+                self._queue.remove(ticket)
+                self._changed.notify_all()  # the next in the queue may now go in
 
     def _release(self, answer: bool) -> None:
         with self._changed:
