@@ -131,3 +131,33 @@ def test_rag_ask_answers_without_importing_torch_or_transformers(demo_index: Pat
     imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
     assert "rag.generator.onnx_lm" in imported and "Sources:" in done.stdout
     assert not imported & {"torch", "transformers", "sentence_transformers", "peft"}
+
+
+def test_two_answers_at_once_on_lanes_are_the_answers_given_alone() -> None:
+    import threading
+
+    from rag.generator.onnx_lm import OnnxGenerator
+
+    laned = OnnxGenerator(adapter=resolve_adapter("squad2-grounded"), lanes=2)
+    laned.open_lanes()
+    lane = laned.runner.lane_session()
+    assert lane is not laned.runner.session
+    passes = []
+    laned.runner._lane_session = type("Counted", (), {"run": lambda self, *a: passes.append(1) or lane.run(*a)})()
+    decoding = Decoding(spans=(CONTEXT,), refusal="I don't know.")
+    alone = [answer(laned, q, decoding) for q in QUESTIONS[:2]]
+    both_in, together = threading.Barrier(2), {}
+
+    def ask(i: int) -> None:
+        both_in.wait()
+        together[i] = answer(laned, QUESTIONS[i], decoding)
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for (text, stats), (expected, expected_stats) in zip((together[0], together[1]), alone):
+        assert text == expected and stats.get("span") == expected_stats.get("span")
+        assert stats["answer_logprob"] == pytest.approx(expected_stats["answer_logprob"], abs=2e-3)
+    assert laned.lanes.running == 0 and len(passes) > 0  # the lane session ran while both did
