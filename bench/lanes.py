@@ -1,5 +1,5 @@
 """Serving two answers at once on two 1-thread ONNX Runtime sessions, against one 2-thread
-session answering them in turn (tried for the `rag serve` 8-client target, not shipped): the
+session answering them in turn (the measurement behind `generator.lanes` in `rag serve`): the
 same graph as `rag ask`, prompts of 700 random tokens and 12 greedy steps each. Prints one JSON
 line, then a summary.
 
