@@ -23,6 +23,8 @@ import tempfile
 import threading
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -155,6 +157,19 @@ def serve_load(base: str, questions: list[str], clients: int) -> dict:
             "requests_per_s": round(len(latencies) / spent, 3)}
 
 
+@contextmanager
+def ingested(data: Path) -> Iterator[tuple[Path, Path, Path]]:
+    """A temporary folder holding the articles of `data` as files and their index, made by
+    `rag ingest`: (folder, documents, index)."""
+    from rag.datasets import write_articles
+
+    with tempfile.TemporaryDirectory() as tmp:
+        docs, index = Path(tmp) / "docs", Path(tmp) / "index"
+        write_articles(data, docs)
+        subprocess.run([RAG, "ingest", str(docs), "--index", str(index)], capture_output=True, env=ENV, check=True)
+        yield Path(tmp), docs, index
+
+
 def serve_figures(index: Path, questions: list[str], tmp: Path, lanes: int | None = None) -> dict:
     """One-shot `rag ask --server` and `rag serve` under 1, 4 and 8 clients, on a server with
     `generator.lanes = lanes` (None: the default configuration)."""
@@ -185,16 +200,11 @@ def serve_figures(index: Path, questions: list[str], tmp: Path, lanes: int | Non
 
 def serve_lanes(data: Path, questions: list[str], values: list[int], rounds: int) -> None:
     """`rag serve` with each `generator.lanes` value, alternating for `rounds` rounds."""
-    from rag.datasets import write_articles
-
     runs: dict[int, list[dict]] = {v: [] for v in values}
-    with tempfile.TemporaryDirectory() as tmp:
-        docs, index = Path(tmp) / "docs", Path(tmp) / "index"
-        write_articles(data, docs)
-        subprocess.run([RAG, "ingest", str(docs), "--index", str(index)], capture_output=True, env=ENV, check=True)
+    with ingested(data) as (tmp, _, index):
         for _ in range(rounds):
             for value in values:
-                runs[value].append(serve_figures(index, questions, Path(tmp), value))
+                runs[value].append(serve_figures(index, questions, tmp, value))
     print(json.dumps({"bench": "ask-serve-lanes", "machine": f"{os.cpu_count()} cores", "runs": runs}))
     print(f"\nrag serve by generator.lanes, {os.cpu_count()} cores, {len(questions)} dev10 questions:")
     for value, found in runs.items():
@@ -227,14 +237,9 @@ def cold_loads(rounds: int) -> None:
 def compare(data: Path, questions: list[str], variants: list[str], rounds: int = 2) -> None:
     """Ours under the default and each variant, alternating for `rounds` rounds (the machine's
     speed drifts by about 10 % between runs, so only figures of one run compare)."""
-    from rag.datasets import write_articles
-
     names = ["default", *variants]
     runs: dict[str, list[dict]] = {name: [] for name in names}
-    with tempfile.TemporaryDirectory() as tmp:
-        docs, index = Path(tmp) / "docs", Path(tmp) / "index"
-        write_articles(data, docs)
-        subprocess.run([RAG, "ingest", str(docs), "--index", str(index)], capture_output=True, env=ENV, check=True)
+    with ingested(data) as (_, _, index):
         for _ in range(rounds):
             for name in names:
                 options = dict(part.split("=", 1) for part in name.split("+")) if name != "default" else {}
@@ -265,7 +270,6 @@ def main() -> None:
     if args.cold_loads:
         cold_loads(args.cold_loads)
         return
-    from rag.datasets import write_articles
 
     questions = questions_of(Path(args.data), args.questions)
     if args.compare:
@@ -275,18 +279,15 @@ def main() -> None:
         serve_lanes(Path(args.data), questions, args.serve_lanes, args.rounds)
         return
     result: dict = {"bench": "ask", "machine": f"{os.cpu_count()} cores", "questions": len(questions)}
-    with tempfile.TemporaryDirectory() as tmp:
-        docs, index = Path(tmp) / "docs", Path(tmp) / "index"
-        write_articles(args.data, docs)
-        subprocess.run([RAG, "ingest", str(docs), "--index", str(index)], capture_output=True, env=ENV, check=True)
+    with ingested(Path(args.data)) as (tmp, docs, index):
         imports, cold, warm = (float(x) for x in subprocess.run(
             [sys.executable, "-c", LOAD], capture_output=True, text=True, env=ENV, check=True).stdout.split())
         result["generator_load"] = {"import_s": round(imports, 2), "cold_s": round(cold, 2), "warm_s": round(warm, 2)}
         result["ours"] = ours(index, questions)
-        result["langchain"] = langchain(docs, Path(tmp) / "langchain", questions)
+        result["langchain"] = langchain(docs, tmp / "langchain", questions)
         one_shot = [RAG, "ask", questions[0], "--index", str(index)]
         result["one_shot_local_s"] = statistics.median(wall(one_shot) for _ in range(3))
-        result.update(serve_figures(index, questions, Path(tmp)))
+        result.update(serve_figures(index, questions, tmp))
     print(json.dumps(result))
     o, lc = result["ours"], result["langchain"]
     print(f"\nask, {result['machine']}, {len(questions)} dev10 questions (seed 0), default configuration:\n"

@@ -163,3 +163,15 @@ def test_retrieval_options_are_validated() -> None:
     with pytest.warns(UserWarning, match="min_score .* ignored"):
         lexical = Pipeline(retrieval="lexical", min_score=0.5)
     assert lexical.chain(closed_book=True).settings.min_score is None  # a BM25 score is not compared with a cosine
+
+
+def test_dense_search_on_an_empty_store_and_past_the_collections_size(tmp_path: Path) -> None:
+    from rag.types import Chunk
+
+    embedder, store = HashEmbedder(), ChromaStore(tmp_path / "index")
+    question = embedder.embed_query("soil")
+    assert store.query(question, 4) == []
+    chunks = [Chunk(f"c{i}", f"soil text {i}", "a.txt", None, i, f"h{i}") for i in range(3)]
+    store.upsert(chunks, embedder.embed_documents([c.text for c in chunks]))
+    assert sorted(h.chunk.id for h in store.query(question, 10)) == ["c0", "c1", "c2"]
+    assert store.query(question, 10, {"source": "b.txt"}) == []

@@ -1,6 +1,6 @@
 """Term postings beside the FTS5 table, so that BM25 is scored in NumPy (rag/lexical/bm25.py)
 rather than by FTS5's `bm25()`, which calls back into SQLite for every chunk holding any query
-word (258 ms at 1M chunks in bench/retrieval.py).
+word (about a quarter of a second at 1M chunks in bench/retrieval.py).
 
 Terms are FTS5's own: texts and query words go through FTS5's tokenizer on a scratch table,
 and `fts5vocab` reads the terms back, so the postings agree with the FTS5 table term for term.
@@ -87,6 +87,7 @@ def add_postings(db: sqlite3.Connection, term_counts: list[tuple[str, int, int]]
     set_meta(db, "next_block", block + 1)
     terms = [t for t, _, _ in term_counts]
     rows = np.fromiter((r for _, r, _ in term_counts), dtype=np.int64, count=len(term_counts))
+    # uint16 counts: a chunk fits the embedder's window (a few hundred tokens), far below 65535
     counts = np.fromiter((min(c, 65535) for _, _, c in term_counts), dtype=np.int64, count=len(term_counts))
     starts = [0] + [i for i in range(1, len(terms)) if terms[i] != terms[i - 1]] + [len(terms)]
     db.executemany("INSERT INTO postings(term, block, rids, counts) VALUES (?, ?, ?, ?)",
