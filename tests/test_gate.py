@@ -69,7 +69,8 @@ def test_other_work_runs_alone_and_answers_arriving_behind_it_wait() -> None:
 def test_requests_go_in_the_order_they_arrived(lanes: int) -> None:
     seen, gate = Occupancy(), ModelGate(10.0, lambda: lanes)
     names = [f"a{i}" for i in range(8)]
-    asyncio.run(gather(gate, [(seen.work(name, True, 0.06), True, 0.02 * i) for i, name in enumerate(names)]))
+    # one arrives every 50 ms and each takes 150 ms: a queue builds up behind the first ones
+    asyncio.run(gather(gate, [(seen.work(name, True, 0.15), True, 0.05 * i) for i, name in enumerate(names)]))
     assert seen.order == names
 
 
