@@ -133,6 +133,8 @@ class SqliteLexicalIndex:
             return
         log.info("lexical index %s: rebuilding the postings of %d chunks (%d deleted ones')", self.path, live, dead)
         with self._write():  # one transaction: readers keep the old postings until it commits
+            if postings.meta(self._db, "dead_rows") < dead:
+                return  # another thread or process rebuilt them meanwhile
             self._db.execute("DELETE FROM postings")
             postings.set_meta(self._db, "dead_rows", 0)
             after = 0
