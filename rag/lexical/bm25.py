@@ -35,6 +35,7 @@ class TermPostings:
 @dataclass(frozen=True)
 class DocStats:
     """Per chunk row: whether it is live and its length in tokens; and the totals BM25 needs.
+    Made by `from_rows`.
 
     Attributes:
         live: bool per row id (False for ids deleted or never used).
@@ -43,24 +44,19 @@ class DocStats:
 
     live: np.ndarray
     lengths: np.ndarray
-
-    @property
-    def count(self) -> int:
-        return int(np.count_nonzero(self.live))
-
-    @property
-    def mean_length(self) -> float:
-        live = self.count
-        return float(self.lengths.sum()) / live if live else 0.0
+    count: int  # live rows
+    mean_length: float  # over live rows (0.0 with none)
 
     @classmethod
     def from_rows(cls, rows: np.ndarray, lengths: np.ndarray, size: int) -> DocStats:
-        """Stats from the live rows' ids and lengths; `size` bounds the row ids (exclusive)."""
+        """Stats from the live rows' ids and lengths; `size` bounds the row ids (exclusive).
+        The totals are taken once here, not per question."""
         live = np.zeros(size, dtype=bool)
         per_row = np.zeros(size, dtype=np.float64)
         live[rows] = True
         per_row[rows] = lengths
-        return cls(live, per_row)
+        count = int(np.count_nonzero(live))
+        return cls(live, per_row, count, float(per_row.sum()) / count if count else 0.0)
 
 
 def top_rows(stats: DocStats, terms: Sequence[TermPostings], k: int,

@@ -138,9 +138,7 @@ class SqliteLexicalIndex:
             self._db.execute("DELETE FROM postings")
             postings.set_meta(self._db, "dead_rows", 0)
             after = 0
-            while texts := self._db.execute(
-                    "SELECT c.rid, fts.text FROM chunks c JOIN fts ON fts.rowid = c.rid WHERE c.rid > ? "
-                    "ORDER BY c.rid LIMIT ?", (after, BATCH)).fetchall():
+            while texts := self._texts_after(after, only_missing=False):
                 self._index(texts)
                 after = texts[-1][0]
 
@@ -152,20 +150,25 @@ class SqliteLexicalIndex:
         if not todo:
             return
         log.info("lexical index %s: indexing the postings of %d chunks", self.path, todo)
-        after = 0  # walk by row id, so each batch is a range read, not a scan from the start
+        after = 0
         with tqdm(total=todo, desc="lexical postings", unit="chunk", disable=not progress, leave=False) as bar:
             while True:
                 with self._write():
                     if postings.meta(self._db, "next_rid", 0) == 0:
                         postings.set_meta(self._db, "next_rid", self._max_rid() + 1)
-                    texts = self._db.execute(
-                        "SELECT c.rid, fts.text FROM chunks c JOIN fts ON fts.rowid = c.rid "
-                        "WHERE c.rid > ? AND c.tokens IS NULL ORDER BY c.rid LIMIT ?", (after, BATCH)).fetchall()
+                    texts = self._texts_after(after, only_missing=True)
                     self._index(texts)
                 if not texts:
                     return
                 after = texts[-1][0]
                 bar.update(len(texts))
+
+    def _texts_after(self, after: int, only_missing: bool) -> list[tuple[int, str]]:
+        """The next BATCH (row id, text) past row `after`, by row id (a range read, not a scan
+        from the start); only rows without postings when `only_missing`."""
+        missing = "AND c.tokens IS NULL " if only_missing else ""
+        return self._db.execute(f"SELECT c.rid, fts.text FROM chunks c JOIN fts ON fts.rowid = c.rid "
+                                f"WHERE c.rid > ? {missing}ORDER BY c.rid LIMIT ?", (after, BATCH)).fetchall()
 
     def ids(self) -> set[str]:
         with self._lock:
