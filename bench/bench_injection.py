@@ -15,10 +15,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from rag.answer.prompt import DEFAULT_TEMPLATE, build_prompt
 from rag.config import DEFAULT_REFUSAL
 from rag.datasets import load_squad, sample
 from rag.generator.base import Decoding
-from rag.prompt import DEFAULT_TEMPLATE, build_prompt
 from rag.types import Chunk, Hit
 
 DEV10 = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "squad2" / "dev10.json"

@@ -2,7 +2,9 @@
 `Pipeline` users call, once per variant, append rows to answers.jsonl (resumable), report.
 
 Variants: `default`, `closed-book` (no retrieval), or `key=value` setting any pipeline option
-(`k=8`, `adapter=PATH`, `generator.max_new_tokens=64`), several joined with `+`.
+(`k=8`, `engine=generator`, `adapter=PATH`, `generator.max_new_tokens=64`), several joined with
+`+`. With `gold_paragraph`, each question is read against its own SQuAD paragraph instead of
+what retrieval finds (the setting of the published SQuAD 2.0 figures).
 """
 
 from __future__ import annotations
@@ -20,12 +22,12 @@ from typing import Any
 from tqdm import tqdm
 
 from eval.scoring import aggregate, score_row
+from rag.answer.groundedness import GroundednessScorer, LexicalEmbeddingScorer
 from rag.config import RagConfig, apply_options
 from rag.datasets import EvalItem, EvalSet, load_dataset, sample
 from rag.errors import InputError
-from rag.groundedness import GroundednessScorer, LexicalEmbeddingScorer
 from rag.pipeline import Pipeline
-from rag.types import Answer, Timings
+from rag.types import Answer, Chunk, Hit, Timings
 
 log = logging.getLogger(__name__)
 FULL_TEXT = 1_000_000  # snippet_chars for eval: sources carry their whole chunk text
@@ -49,6 +51,7 @@ class EvalRun:
     progress: bool = True  # a live tqdm bar (for a terminal)
     progress_lines: bool = False  # else a plain stderr line every tenth of a variant (for logs, CI)
     retrieval_only: bool = False  # retrieve and score the hits, generate nothing (retrieval metrics, fast)
+    gold_paragraph: bool = False  # each question read against its own SQuAD paragraph, no retrieval
 
 
 def parse_variant(name: str) -> tuple[bool, dict[str, str]]:
@@ -99,6 +102,7 @@ class Harness:
                              embedder=embedder, **{**run.options, "prompt.snippet_chars": FULL_TEXT})
         self.generator_factory = generator_factory
         self._generators: dict[tuple[Any, ...], Any] = {}
+        self._readers: dict[str, Any] = {}
         self._scorer = scorer
 
     # 1. Documents and index.
@@ -124,15 +128,20 @@ class Harness:
     def pipeline(self, variant: str) -> tuple[Pipeline, bool]:
         closed_book, options = parse_variant(variant)
         config = apply_options(self.base.config, options)
-        # Variants whose generators load alike share one (max_new_tokens is given per answer).
+        # Variants whose generators load alike share one (max_new_tokens is given per answer);
+        # the reader engine needs none (but closed-book always generates).
         key = tuple(getattr(config.generator, f.name) for f in dataclasses.fields(config.generator)
                     if f.name != "max_new_tokens")
-        if key not in self._generators and not self.run.retrieval_only:
+        generates = config.answer.engine == "generator" or closed_book
+        if key not in self._generators and not self.run.retrieval_only and generates:
             factory = self.generator_factory or (lambda c: Pipeline(config=c).generator())
             self._generators[key] = factory(config)
+        if config.answer.reader not in self._readers and config.answer.engine == "reader" \
+                and not self.run.retrieval_only:
+            self._readers[config.answer.reader] = Pipeline(config=config).reader()
         store = self.base.store()
         return Pipeline(config=config, embedder=self.base.embedder(store), store=store,
-                        generator=self._generators.get(key)), closed_book
+                        generator=self._generators.get(key), reader=self._readers.get(config.answer.reader)), closed_book
 
     @property
     def scorer(self) -> GroundednessScorer:
@@ -151,8 +160,8 @@ class Harness:
         mine = [r for r in rows if r["variant"] == variant]
         bar = tqdm(todo, desc=f"{variant}", unit="q", disable=not self.run.progress)
         for done_here, item in enumerate(bar, start=1):
-            answer = retrieve_only(chain, item.question) if self.run.retrieval_only else chain.ask(item.question)
-            row = {"variant": variant, "id": item.id, "question": item.question, "article": item.article,
+            answer = self.answer(chain, item)
+            row = {"variant": variant, "engine": answer.engine, "id": item.id, "question": item.question, "article": item.article,
                    "answerable": item.answerable, "gold": list(item.answers), "answer": answer.text,
                    "refused": answer.refused, "reason": answer.reason, "support": answer.support,
                    "draft": answer.draft, "margin": answer.margin,
@@ -170,6 +179,15 @@ class Harness:
                 shown = " ".join(f"{k}={v}" for k, v in _running(mine).items())
                 print(f"{variant}: {done_here}/{len(todo)} {shown}", file=sys.stderr, flush=True)
 
+    def answer(self, chain: Any, item: EvalItem) -> Answer:
+        """The chain's answer to one item: retrieved, its retrieval alone, or read against its
+        own paragraph (gold-paragraph mode, the setting of the published SQuAD 2.0 figures)."""
+        if self.run.retrieval_only:
+            return retrieve_only(chain, item.question)
+        if self.run.gold_paragraph:
+            return chain.ask_passages(item.question, (gold_hit(item),))
+        return chain.ask(item.question)
+
     def execute(self) -> dict[str, Any]:
         """Run everything; returns the report dict (also written to OUT/report.json)."""
         from eval.report import write_reports
@@ -183,6 +201,8 @@ class Harness:
                        self.run.exclude_articles)
         if not items:
             raise InputError("no questions to evaluate after sampling and article filters")
+        if self.run.gold_paragraph and not all(i.gold_context for i in items):
+            raise InputError("--gold-paragraph needs SQuAD data: every question must carry its paragraph")
         index = self.build_index(dataset)
         path = self.run.out / "answers.jsonl"
         wanted = {i.id for i in items}
@@ -194,11 +214,18 @@ class Harness:
         report = {"variants": {v: aggregate([r for r in rows if r["variant"] == v], self.run.threshold, index,
                                             self.run.retrieval_only) for v in self.run.variants},
                   "run": {"data": str(self.run.data), "limit": self.run.limit, "seed": self.run.seed,
-                          "retrieval_only": self.run.retrieval_only,
+                          "retrieval_only": self.run.retrieval_only, "gold_paragraph": self.run.gold_paragraph,
                           "n_sampled": len(items), "options": self.run.options,
                           "seconds": round(time.perf_counter() - started, 1)}}
         write_reports(report, rows, self.run.out)
         return report
+
+
+def gold_hit(item: EvalItem) -> Hit:
+    """A SQuAD question's own paragraph as the one hit it is read against."""
+    source = item.gold_sources[0] if item.gold_sources else item.article
+    text = item.gold_context
+    return Hit(Chunk(f"{source}#gold-{item.id}", text, source, None, 0, "", ""), 1.0)
 
 
 def retrieve_only(chain: Any, question: str) -> Answer:

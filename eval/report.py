@@ -34,6 +34,7 @@ def comparison_rows(report: dict[str, Any]) -> list[tuple[str, list[str]]]:
                                                          for n in names]))
     rows.append(("latency.tokens_per_s", [_fmt(variants[n]["latency"]["tokens_per_s"]) for n in names]))
     rows.append(("questions", [str(variants[n]["n_questions"]) for n in names]))
+    rows.insert(0, ("engine", [str(variants[n].get("engine") or "n/a") for n in names]))
     return rows
 
 
@@ -42,7 +43,9 @@ def markdown(report: dict[str, Any]) -> str:
     names = list(variants)
     lines = ["# Evaluation report", "",
              f"Data: `{report['run']['data']}`, {report['run']['n_sampled']} questions "
-             f"(limit {report['run']['limit']}, seed {report['run']['seed']}).", "",
+             f"(limit {report['run']['limit']}, seed {report['run']['seed']})"
+             + ("; each read against its own paragraph (gold-paragraph mode, no retrieval)."
+                if report["run"].get("gold_paragraph") else "."), "",
              "| metric | " + " | ".join(f"`{n}`" for n in names) + " |",
              "|---|" + "---|" * len(names)]
     lines += [f"| {label} | " + " | ".join(values) + " |" for label, values in comparison_rows(report)]

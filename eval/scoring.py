@@ -17,8 +17,8 @@ from eval.metrics import (
     reciprocal_rank,
     roc_auc,
 )
+from rag.answer.groundedness import GroundednessScorer
 from rag.datasets import EvalItem
-from rag.groundedness import GroundednessScorer
 from rag.types import Answer
 
 CORRECT_F1 = 0.5  # an answer with token F1 >= this, or containing a gold answer, counts as correct
@@ -111,8 +111,10 @@ def _aggregate(rows: Sequence[dict[str, Any]], threshold: float, index: dict[str
     judged = [r for r in answerable if not r["refused"] and "f1" in r["scores"] and r["sources"]]
     timings = [r["timings"] for r in rows]
     generated = [t for t in timings if t["generate"] > 0]
+    engines = sorted({r.get("engine") or "" for r in rows} - {""})
     return {
         "n_questions": len(rows),
+        "engine": ",".join(engines) or None,
         "retrieval": {
             "recall_at_k": mean(float(r["scores"]["rank"] is not None) for r in with_sources),
             "mrr": mean(reciprocal_rank(r["scores"]["relevant"]) for r in with_sources),

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from rag.groundedness import normalize_answer
+from rag.answer.groundedness import normalize_answer
 
 
 def exact_match(prediction: str, golds: Sequence[str]) -> float:

@@ -30,7 +30,7 @@ COMMANDS: dict[str, tuple[Callable[[argparse._SubParsersAction], None], Handler]
 def command(register: Callable[[argparse._SubParsersAction], None]) -> Callable[[Handler], Handler]:
     """Register a sub-command: `register` adds its parser, the decorated function runs it."""
     def wrap(handler: Handler) -> Handler:
-        COMMANDS[handler.__name__.removeprefix("cmd_")] = (register, handler)
+        COMMANDS[handler.__name__.removeprefix("cmd_").replace("_", "-")] = (register, handler)
         return handler
     return wrap
 
@@ -109,8 +109,13 @@ def _register_eval(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--k", type=int, help="chunks retrieved, for every variant")
     p.add_argument("--adapter", metavar="PATH", help="LoRA adapter, for every variant")
+    p.add_argument("--engine", choices=["reader", "generator"], help="who answers, for every variant "
+                   "(a variant's engine=... overrides it)")
+    p.add_argument("--gold-paragraph", action="store_true", help="read each question against its own "
+                   "SQuAD paragraph, no retrieval (comparable with published SQuAD 2.0 figures)")
     p.add_argument("--variants", default="default",
-                   help="comma-separated: default, closed-book, key=value (e.g. k=8, adapter=PATH)")
+                   help="comma-separated: default, closed-book, key=value (e.g. k=8, engine=generator, "
+                   "adapter=PATH)")
     p.add_argument("--articles", default="", help="only these SQuAD articles (comma-separated)")
     p.add_argument("--exclude-articles", default="", help="leave these SQuAD articles out")
     p.add_argument("--threshold", type=float, default=0.5, help="groundedness under which an answer is unsupported")
@@ -130,13 +135,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.limit is not None and args.limit < 1:
         raise InputError(f"--limit must be >= 1; got {args.limit}")
     split = lambda text: tuple(t.strip() for t in text.split(",") if t.strip())  # noqa: E731
-    options = {k: v for k, v in {"k": args.k, "adapter": args.adapter}.items() if v is not None}
+    options = {k: v for k, v in {"k": args.k, "adapter": args.adapter, "engine": args.engine}.items()
+               if v is not None}
     run = EvalRun(data=Path(args.data), out=Path(args.out), index=Path(args.index) if args.index else None,
                   docs=Path(args.docs) if args.docs else None, limit=args.limit, seed=args.seed,
                   variants=split(args.variants) or ("default",), options=options,
                   articles=split(args.articles), exclude_articles=split(args.exclude_articles),
                   threshold=args.threshold, progress=sys.stderr.isatty(), progress_lines=True,
-                  retrieval_only=args.retrieval_only)
+                  retrieval_only=args.retrieval_only, gold_paragraph=args.gold_paragraph)
     report = Harness(run, config=load_config(args.config)).execute()
     if args.json:
         print_json(report)
@@ -149,6 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     import rag.cli_ask  # noqa: F401 - registers `rag ask`
     import rag.cli_finetune  # noqa: F401 - registers `rag finetune`
     import rag.cli_serve  # noqa: F401 - registers `rag serve`
+    import rag.cli_train_reader  # noqa: F401 - registers `rag train-reader`
 
     parser = argparse.ArgumentParser(prog="rag", description="Offline retrieval-augmented generation.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")

@@ -18,12 +18,16 @@ def _register_ask(sub: argparse._SubParsersAction) -> None:
     common_options(p)
     p.add_argument("question")
     p.add_argument("--k", type=int, help="chunks to retrieve (default 4)")
+    p.add_argument("--engine", choices=["reader", "generator"], help="who answers: the extractive reader "
+                   "(default: a verbatim span, or the refusal) or the generator (written answers)")
+    p.add_argument("--reader", metavar="PATH", help="reader folder or packaged reader name (default squad2-minilm)")
     p.add_argument("--adapter", metavar="PATH", help="PEFT LoRA adapter folder or packaged adapter name "
                    "('none' = the base model alone)")
     p.add_argument("--mode", choices=["free", "extractive"], help="free text, or a verbatim span of one "
                    "source (or the refusal)")
-    p.add_argument("--refusal-threshold", metavar="X", help="refuse when log P(answer) - log P(refusal) "
-                   "is below X (default: the adapter card's; 'none' = the card's too)")
+    p.add_argument("--refusal-threshold", metavar="X", help="refuse when the engine's margin is below X: "
+                   "the reader's no-answer gap, the generator's log P(answer) - log P(refusal) (default: "
+                   "the reader's or the adapter's card; 'none' = the card's too)")
     p.add_argument("--min-score", type=float, help="refuse without generating below this top score")
     p.add_argument("--min-support", metavar="S", help="withdraw answers whose groundedness is below "
                    "S (0-1, 'none' = off; default 0.3)")
@@ -42,7 +46,7 @@ def _register_ask(sub: argparse._SubParsersAction) -> None:
 
 
 # Options a server cannot take per question: with them, the question is answered locally.
-LOCAL_ONLY = ("adapter", "mode", "refusal_threshold", "min_score", "min_support", "max_new_tokens", "mmr",
+LOCAL_ONLY = ("reader", "adapter", "mode", "refusal_threshold", "min_score", "min_support", "max_new_tokens", "mmr",
               "votes", "index", "config")
 
 
@@ -51,13 +55,13 @@ def cmd_ask(args: argparse.Namespace) -> int:
     remote = _remote_stream(args)
     if remote is not None:
         return _show(args, remote)
-    pipeline = pipeline_from(args, k=args.k, adapter=args.adapter, min_score=args.min_score,
-                             min_support=args.min_support, max_new_tokens=args.max_new_tokens,
+    pipeline = pipeline_from(args, k=args.k, engine=args.engine, adapter=args.adapter, min_score=args.min_score,
+                             **{"answer.reader": args.reader}, min_support=args.min_support, max_new_tokens=args.max_new_tokens,
                              mode=args.mode, refusal_threshold=args.refusal_threshold,
                              retrieval=args.retrieval, mmr=args.mmr, votes=args.votes)
     chosen = parse_filter({"source": args.source, "pages": args.pages, "section": args.section})
-    # The generator loads (reads the graph or the weights) while the index is opened and searched.
-    loading = threading.Thread(target=_load_quietly, args=(pipeline,), name="rag-load-generator")
+    # The answering model loads (reads the graph or the weights) while the index is opened and searched.
+    loading = threading.Thread(target=_load_quietly, args=(pipeline, args.closed_book), name="rag-load-answerer")
     loading.start()
     try:
         return _show(args, pipeline.chain(closed_book=args.closed_book).stream(args.question, chunk_filter=chosen))
@@ -65,10 +69,13 @@ def cmd_ask(args: argparse.Namespace) -> int:
         loading.join()  # never leave a thread importing while the interpreter shuts down
 
 
-def _load_quietly(pipeline: Any) -> None:
-    """Load the generator ahead of need; a failure is left to the chain, which raises it."""
+def _load_quietly(pipeline: Any, closed_book: bool) -> None:
+    """Load the engine's model ahead of need; a failure is left to the chain, which raises it."""
     with contextlib.suppress(Exception):  # the chain's own call reports it
-        pipeline.generator()
+        if pipeline.config.answer.engine == "reader" and not closed_book:
+            pipeline.reader()
+        else:
+            pipeline.generator()
 
 
 def _remote_stream(args: argparse.Namespace) -> Any:
@@ -94,6 +101,8 @@ def _remote_stream(args: argparse.Namespace) -> Any:
         body["k"] = args.k
     if args.retrieval is not None:
         body["retrieval"] = args.retrieval
+    if args.engine is not None:
+        body["engine"] = args.engine
     chosen = {k: v for k, v in {"source": args.source, "pages": args.pages, "section": args.section}.items() if v}
     if chosen:
         body["filter"] = chosen
@@ -133,5 +142,9 @@ def _print_sources(answer: Any) -> None:
     t = answer.timings
     support = f", support {answer.support:.2f}" if answer.support is not None else ""
     support += f", margin {answer.margin:.2f}" if answer.margin is not None else ""
+    if answer.engine == "reader":
+        print(f"\n{t.total:.2f} s (embed {t.embed_query:.2f}, retrieve {t.retrieve:.2f}, "
+              f"read {t.generate:.2f}; {t.prompt_tokens} tokens read{support})")
+        return
     print(f"\n{t.total:.2f} s (embed {t.embed_query:.2f}, retrieve {t.retrieve:.2f}, "
           f"generate {t.generate:.2f}, check {t.check_support:.2f}; {t.tokens_generated} tokens{support})")

@@ -1,5 +1,5 @@
 """The components a Pipeline wires from its configuration, each built on first use: store,
-lexical index, embedder, generator, retriever, chain. `Pipeline` (rag.pipeline) adds the verbs."""
+lexical index, embedder, reader, generator, answerer, retriever, chain. `Pipeline` (rag.pipeline) adds the verbs."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ class Components:
     config: RagConfig
     _embedder: Embedder | None
     _generator: Any
+    _reader: Any = None
     _store: Store | None
     _lexical: Any
     _following: Any
@@ -108,15 +109,60 @@ class Components:
 
         return resolve_adapter(self.config.generator.adapter)
 
-    def refusal_threshold(self) -> float | None:
+    def refusal_threshold(self, engine: str | None = None) -> float | None:
         """The margin under which answers are refused: answer.refusal_threshold, else the
-        adapter card's; None when answer.calibrated_refusal is off or neither is set."""
-        from rag.adapters import card_threshold
+        card's (the reader's no-answer threshold, or the adapter's for the answer mode); None
+        when answer.calibrated_refusal is off or neither is set.
 
+        Raises:
+            ReaderLoadError: the reader engine with a missing or incomplete reader folder.
+        """
         a = self.config.answer
         if not a.calibrated_refusal:
             return None
-        return a.refusal_threshold if a.refusal_threshold is not None else card_threshold(self.adapter_dir(), a.mode)
+        if a.refusal_threshold is not None:
+            return a.refusal_threshold
+        if (engine or a.engine) == "reader":
+            from rag.answer.reader.folder import read_card, resolve_reader
+
+            card = self._reader.card if self._reader is not None else read_card(resolve_reader(a.reader))
+            value = card.get("no_answer_threshold")
+            return float(value) if value is not None else None
+        from rag.adapters import card_threshold
+
+        return card_threshold(self.adapter_dir(), a.mode)
+
+    def reader(self) -> Any:
+        """The extractive reader (loaded on first use; its first load exports it to ONNX once).
+
+        Raises:
+            ReaderLoadError: a missing or incomplete reader folder, or one for another tokenizer.
+        """
+        with _LOADING:
+            if self._reader is None:
+                from rag.answer.reader.reader import SpanReader
+
+                a = self.config.answer
+                self._reader = SpanReader(a.reader, a.reader_backend, self.config.generator.cache_dir)
+        return self._reader
+
+    def answerer(self, closed_book: bool = False) -> Any:
+        """The configured engine behind the Answerer seam (its model loads on first use). The
+        reader needs retrieved passages, so a closed-book chain always generates."""
+        from rag.answer.generative import GenerativeAnswerer
+        from rag.answer.prompt import load_template
+
+        c = self.config
+        if c.answer.engine == "reader" and not closed_book:
+            from rag.answer.extractive import ReaderAnswerer
+            from rag.answer.reader.folder import resolve_reader
+
+            if self._reader is not None:
+                return ReaderAnswerer(self._reader, c.prompt.refusal)
+            resolve_reader(c.answer.reader)  # a missing reader is an error now, not at the first question
+            return ReaderAnswerer(self.reader, c.prompt.refusal)
+        return GenerativeAnswerer(self.generator, load_template(c.prompt.template, closed_book), c.prompt.refusal,
+                                  c.generator.max_new_tokens, c.answer.mode)
 
     def lexical_index(self) -> Any:
         """The BM25 index kept beside the store (`retrieval.lexical_path`, else
@@ -169,16 +215,18 @@ class Components:
 
         c = self.config
         min_score = None if c.retrieval.mode == "lexical" else c.retrieval.min_score  # a cosine, not BM25
+        answerer = self.answerer(closed_book)
+        threshold = self.refusal_threshold(answerer.engine)
         settings = ChainSettings(k=c.retrieval.k, min_score=min_score,
                                  max_new_tokens=c.generator.max_new_tokens, template=c.prompt.template,
                                  refusal=c.prompt.refusal, snippet_chars=c.prompt.snippet_chars,
                                  closed_book=closed_book, min_support=c.answer.min_support,
-                                 mode=c.answer.mode, refusal_threshold=self.refusal_threshold(),
+                                 mode=c.answer.mode, refusal_threshold=threshold,
                                  votes=c.answer.votes)
-        if closed_book or c.answer.min_support is None:
+        if closed_book or c.answer.min_support is None or answerer.engine == "reader":
             support = None
         elif support is None:
-            from rag.groundedness import LexicalEmbeddingScorer
+            from rag.answer.groundedness import LexicalEmbeddingScorer
 
             support = LexicalEmbeddingScorer(self.embedder(self.store()))
-        return RagChain(None if closed_book else self.retriever(), self.generator, settings, support)
+        return RagChain(None if closed_book else self.retriever(), answerer, settings, support)

@@ -16,10 +16,12 @@ from typing import Any
 import tomllib
 
 from rag.config_sections import (  # noqa: F401 - re-exported: everyone imports them from rag.config
+    ANSWER_ENGINES,
     ANSWER_MODES,
     DEFAULT_ADAPTER,
     DEFAULT_EMBEDDING_MODEL,
     DEFAULT_GENERATOR_MODEL,
+    DEFAULT_READER,
     DEFAULT_REFUSAL,
     RETRIEVAL_MODES,
     AnswerConfig,
@@ -44,7 +46,7 @@ ALIASES = {"k": "retrieval.k", "min_score": "retrieval.min_score",
            "index": "index.path", "model": "generator.model", "min_support": "answer.min_support",
            "mode": "answer.mode", "refusal_threshold": "answer.refusal_threshold",
            "votes": "answer.votes", "retrieval": "retrieval.mode", "mmr": "retrieval.mmr",
-           "candidates": "retrieval.candidates"}
+           "candidates": "retrieval.candidates", "engine": "answer.engine", "reader": "answer.reader"}
 
 SECTIONS: dict[str, type] = {f.name: typing.get_type_hints(RagConfig)[f.name]
                              for f in dataclasses.fields(RagConfig)}

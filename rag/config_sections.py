@@ -16,6 +16,10 @@ DEFAULT_REFUSAL = "I don't know."
 DEFAULT_ADAPTER = "squad2-grounded"
 
 ANSWER_MODES = ("free", "extractive")
+ANSWER_ENGINES = ("reader", "generator")
+READER_BACKENDS = ("onnx", "torch")
+# The extractive reader shipped in rag/readers/ (MiniLM-L6 + span head, trained by rag train-reader).
+DEFAULT_READER = "squad2-minilm"
 RETRIEVAL_MODES = ("dense", "lexical", "hybrid")
 
 
@@ -182,18 +186,26 @@ class PromptConfig:
 
 @dataclass(frozen=True)
 class AnswerConfig:
-    """How an answer is decoded and checked.
+    """Who answers, and how an answer is checked.
 
-    mode: "free" text, or "extractive" (only a verbatim span of one retrieved chunk, or the
-        refusal). refusal_threshold: refuse when log P(answer) - log P(refusal) is below it;
-        None takes the threshold in the adapter's card (no adapter or card: no such check).
+    engine: "reader" (the extractive reader: a verbatim span of one chunk, or the refusal) or
+        "generator" (the [generator] section's model writes the answer).
+    reader: the reader folder or a packaged reader's name; reader_backend: "onnx" or "torch".
+    mode: the generator's decoding: "free" text, or "extractive" (only a verbatim span of one
+        retrieved chunk, or the refusal).
+    refusal_threshold: refuse when the engine's margin is below it (the reader's no-answer gap,
+        the generator's log P(answer) - log P(refusal)); None takes the threshold in the
+        reader's or the adapter's card (no card: no such check).
     calibrated_refusal: false turns that check off whatever the threshold.
-    min_support: withdraw an answer whose groundedness against the retrieved chunks is below
-        this, from 0 to 1; None turns it off.
+    min_support: withdraw a generated answer whose groundedness against the retrieved chunks
+        is below this, from 0 to 1; None turns it off. (A reader's span is verbatim.)
     votes: drafts per question, each seeing the retrieved chunks in another order; the
         majority (after normalisation) is returned, a refusal when there is none. 1 = no voting.
     """
 
+    engine: str = "reader"  # beat the generator on every held-apart SQuAD 2.0 figure (README)
+    reader: str = DEFAULT_READER
+    reader_backend: str = "onnx"
     mode: str = "extractive"  # chosen on held-apart SQuAD 2.0 figures with the default adapter
     refusal_threshold: float | None = None
     calibrated_refusal: bool = True
@@ -201,10 +213,16 @@ class AnswerConfig:
     votes: int = 1
 
     def __post_init__(self) -> None:
+        if self.engine not in ANSWER_ENGINES:
+            raise _fail("answer.engine", self.engine, " or ".join(map(repr, ANSWER_ENGINES)))
+        if not self.reader.strip():
+            raise _fail("answer.reader", self.reader, "a reader folder or packaged reader name")
+        if self.reader_backend not in READER_BACKENDS:
+            raise _fail("answer.reader_backend", self.reader_backend, " or ".join(map(repr, READER_BACKENDS)))
         if self.mode not in ANSWER_MODES:
             raise _fail("answer.mode", self.mode, " or ".join(map(repr, ANSWER_MODES)))
         if self.refusal_threshold is not None and not -1e4 < self.refusal_threshold < 1e4:
-            raise _fail("answer.refusal_threshold", self.refusal_threshold, "a log-probability margin "
+            raise _fail("answer.refusal_threshold", self.refusal_threshold, "a margin "
                         "between -10000 and 10000, or none")
         if self.min_support is not None and not 0.0 <= self.min_support <= 1.0:
             raise _fail("answer.min_support", self.min_support, "a score from 0 to 1, or none")

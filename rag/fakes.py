@@ -110,3 +110,30 @@ class ExtractiveGenerator:
         words = text.split(" ")
         for i, word in enumerate(words):
             yield word if i == 0 else " " + word
+
+
+class OverlapReader:
+    """Deterministic fake of the extractive reader (rag.answer.reader.SpanReader) for unit
+    tests: the best span is the passage sentence sharing most words (over 3 letters) with the
+    question; its gap is overlap - 2, so a threshold of 0 refuses under two shared words."""
+
+    def __init__(self, threshold: float | None = 0.0) -> None:
+        self.card = {"no_answer_threshold": threshold}
+        self.calls = 0
+
+    def read(self, question: str, passages: Sequence[str]) -> Any:
+        from rag.answer.reader.reader import Reading
+
+        self.calls += 1
+        wanted = {w for w in re.findall(r"[a-z0-9]+", question.lower()) if len(w) > 3}
+        best = (-1, 0, 0, -1)  # passage, start, end, overlap
+        for index, text in enumerate(passages):
+            for match in re.finditer(r"[^.!?]+[.!?]?", text):
+                score = len(wanted & set(re.findall(r"[a-z0-9]+", match.group().lower())))
+                if score > best[3]:
+                    best = (index, match.start(), match.end(), score)
+        index, start, end, score = best
+        if index < 0:
+            return Reading(-1, 0, 0, "", float("-inf"), 0.0, float("-inf"), 0, 0, 0.0)
+        return Reading(index, start, end, passages[index][start:end], float(score), 2.0, float(score) - 2.0,
+                       len(passages), sum(len(p.split()) for p in passages), 0.0)

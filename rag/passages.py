@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from rag.groundedness import content_words
-from rag.spans import sentence_bounds
+from rag.answer.groundedness import content_words
+from rag.answer.spans import sentence_bounds
 from rag.types import Answer, Chunk
 
 

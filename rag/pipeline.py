@@ -36,9 +36,11 @@ class Pipeline(Components):
         index: index folder (overrides the configuration's index.path).
         config: a RagConfig; None loads rag.toml / environment (see `load_config`).
         config_file: a TOML file to load instead of ./rag.toml.
+        engine: who answers: "reader" (the extractive reader, the default) or "generator";
+            None keeps the configured one (answer.engine).
         adapter: a PEFT LoRA adapter folder or packaged adapter name; "none" = the base model
             alone; None keeps the configured one (the packaged squad2-grounded by default).
-        embedder, generator, store: ready-made components (tests, custom backends).
+        embedder, generator, store, reader: ready-made components (tests, custom backends).
         **options: any dotted configuration key or alias, e.g. k=8, ``**{"generator.max_new_tokens": 64}``.
 
     Raises:
@@ -46,18 +48,21 @@ class Pipeline(Components):
     """
 
     def __init__(self, index: str | Path | None = None, *, config: RagConfig | None = None,
-                 config_file: str | Path | None = None, adapter: str | Path | None = None,
-                 embedder: Embedder | None = None, generator: Any = None, store: Store | None = None,
-                 **options: Any) -> None:
+                 config_file: str | Path | None = None, engine: str | None = None,
+                 adapter: str | Path | None = None, embedder: Embedder | None = None, generator: Any = None,
+                 store: Store | None = None, reader: Any = None, **options: Any) -> None:
         base = config if config is not None else load_config(config_file)
         overrides = {**options}
         if index is not None:
             overrides["index.path"] = str(index)
         if adapter is not None:
             overrides["generator.adapter"] = str(adapter)
+        if engine is not None:
+            overrides["answer.engine"] = engine
         self.config = apply_options(base, overrides)
         self._embedder = embedder
         self._generator = generator
+        self._reader = reader
         self._store = store
         self._lexical: Any = None
         self._following: Any = None  # the lexical index as retrieval sees it (follows the store)
@@ -90,7 +95,7 @@ class Pipeline(Components):
 
     def ask_options(self) -> dict[str, Any]:
         """The per-question settings a client may change (`variant`, k) and their defaults."""
-        from rag.config_sections import RETRIEVAL_MODES
+        from rag.config_sections import ANSWER_ENGINES, RETRIEVAL_MODES
 
         c = self.config
         g = c.generator
@@ -100,32 +105,37 @@ class Pipeline(Components):
             switchable = bool(g.adapter) and not g.endpoint
         return {"k": c.retrieval.k, "retrieval": c.retrieval.mode, "retrieval_modes": list(RETRIEVAL_MODES),
                 "adapter": g.adapter, "adapter_switchable": switchable, "answer_mode": c.answer.mode,
-                "votes": c.answer.votes}
+                "votes": c.answer.votes, "engine": c.answer.engine, "engines": list(ANSWER_ENGINES)}
 
-    def variant(self, retrieval: str | None = None, adapter: bool = True) -> Pipeline:
-        """This pipeline with another retrieval mode and/or its adapter switched off, sharing
-        the index and the models it has loaded (a server's per-question settings).
+    def variant(self, retrieval: str | None = None, adapter: bool = True, engine: str | None = None) -> Pipeline:
+        """This pipeline with another retrieval mode, engine and/or its adapter switched off,
+        sharing the index and the models it has loaded (a server's per-question settings).
 
         Raises:
-            ConfigError: an unknown retrieval mode, or adapter=False without an adapter that
-                can be switched off (none, or a remote generator).
+            ConfigError: an unknown retrieval mode or engine, or adapter=False without an
+                adapter that can be switched off (none, or a remote generator).
         """
         options: dict[str, Any] = {}
         if retrieval is not None and retrieval != self.config.retrieval.mode:
             options["retrieval.mode"] = retrieval
+        if engine is not None and engine != self.config.answer.engine:
+            options["answer.engine"] = engine
         if not adapter and self.config.generator.adapter:
             options["generator.adapter"] = "none"
         if not options:
             return self
         config = apply_options(self.config, options)  # checks the mode before anything loads
-        generator = self.generator()
+        uses_generator = config.answer.engine == "generator" or "generator.adapter" in options
+        generator = self.generator() if uses_generator else self._generator
         if "generator.adapter" in options:
             if not getattr(generator, "can_disable_adapter", False):
                 raise ConfigError(f"the adapter cannot be switched off here: generator.adapter = "
                                   f"{self.config.generator.adapter!r}, endpoint = {self.config.generator.endpoint!r}")
             generator = generator.without_adapter()
         store = self.store()
-        other = Pipeline(config=config, embedder=self.embedder(store), generator=generator, store=store)
+        reader = self.reader() if config.answer.engine == "reader" else self._reader
+        other = Pipeline(config=config, embedder=self.embedder(store), generator=generator, store=store,
+                         reader=reader)
         other._lexical, other._following = self.lexical_index(), self._synced_lexical(store)
         return other
 

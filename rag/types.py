@@ -47,7 +47,7 @@ class Chunk:
 
 @dataclass(frozen=True)
 class Hit:
-    """A retrieved chunk and its cosine similarity to the query (higher is closer)."""
+    """A retrieved chunk and its retrieval score (higher is closer: a cosine, BM25 or fused)."""
 
     chunk: Chunk
     score: float
@@ -123,13 +123,13 @@ class Span:
 class Answer:
     """What `ask` returns: the text, whether it is a refusal, its sources and timings.
 
-    `reason` says why the chain refused on its own ("empty index", "min_score",
-    "refusal_threshold", "unsupported"), else "". `support` is the answer's groundedness against
+    `reason` says why the chain refused on its own ("empty index", "no match", "min_score",
+    "refusal_threshold", "no_answer", "unsupported"), else "". `support` is the answer's groundedness against
     its sources when checked. `margin` is the model's own preference for its answer over the
     refusal: log P(answer) - log P(refusal), None when the backend cannot score it. An answer
     withdrawn by a check keeps the generated text in `draft`. `span` locates the answer
     verbatim in a source (always in extractive mode; in free mode when the text occurs as is).
-    With answer voting, `votes` is the split ((normalised answer or "<refusal>", count), most
+    `engine` is the chain's answerer ("reader" or "generator"). With answer voting, `votes` is the split ((normalised answer or "<refusal>", count), most
     first) and `drafts` holds every draft's text; `reason` is "no majority" when none won.
     """
 
@@ -145,6 +145,7 @@ class Answer:
     span: Span | None = None
     votes: tuple[tuple[str, int], ...] = ()
     drafts: tuple[str, ...] = ()
+    engine: str = ""
 
     def to_dict(self) -> dict[str, object]:
         return {"answer": self.text, "refused": self.refused,
@@ -152,7 +153,7 @@ class Answer:
                 "timings": self.timings.to_dict(), "reason": self.reason, "support": self.support,
                 "draft": self.draft, "margin": self.margin,
                 "span": self.span.to_dict() if self.span else None,
-                "votes": dict(self.votes), "drafts": list(self.drafts)}
+                "votes": dict(self.votes), "drafts": list(self.drafts), "engine": self.engine}
 
     @classmethod
     def from_dict(cls, d: dict) -> Answer:
@@ -164,7 +165,7 @@ class Answer:
                    tuple(d.get("cited", [])), Timings(**d.get("timings", {})), d.get("reason", ""),
                    d.get("support"), d.get("draft", ""), d.get("margin"),
                    Span(**span) if span else None, tuple((d.get("votes") or {}).items()),
-                   tuple(d.get("drafts", [])))
+                   tuple(d.get("drafts", [])), str(d.get("engine", "")))
 
 
 @dataclass(frozen=True)

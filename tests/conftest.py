@@ -139,7 +139,7 @@ def fake_pipeline(tmp_path: Path, docs: dict[str, str]):  # -> rag.Pipeline
     from rag import Pipeline
     from rag.fakes import ExtractiveGenerator
 
-    p = Pipeline(index=tmp_path / "index", embedder=HashEmbedder(), generator=ExtractiveGenerator(),
+    p = Pipeline(engine="generator", index=tmp_path / "index", embedder=HashEmbedder(), generator=ExtractiveGenerator(),
                  mode="free", min_support=None)
     p.ingest(write_docs(tmp_path / "docs", docs), progress=False)
     return p

@@ -29,7 +29,7 @@ def logits(generator: TransformersGenerator) -> torch.Tensor:
 
 
 def test_a_question_the_corpus_answers_gets_the_answer_and_source(demo_index: Path, minilm, smollm) -> None:
-    p = Pipeline(index=demo_index, embedder=minilm, generator=smollm, mode="free")
+    p = Pipeline(engine="generator", index=demo_index, embedder=minilm, generator=smollm, mode="free")
     answer = p.ask("What do B cells produce?")
     assert "antibod" in answer.text.lower() and not answer.refused
     assert answer.sources[0].source == "Immune_system.md"
@@ -39,7 +39,7 @@ def test_a_question_the_corpus_answers_gets_the_answer_and_source(demo_index: Pa
 
 
 def test_pdf_answers_report_their_page(demo_index: Path, minilm, smollm) -> None:
-    answer = Pipeline(index=demo_index, embedder=minilm, generator=smollm, mode="free").ask(
+    answer = Pipeline(engine="generator", index=demo_index, embedder=minilm, generator=smollm, mode="free").ask(
         "Where were the Huguenots offered land when they arrived in New Amsterdam?")
     assert any(s.source == "Huguenot.pdf" and s.page is not None for s in answer.sources)
 
@@ -47,7 +47,7 @@ def test_pdf_answers_report_their_page(demo_index: Path, minilm, smollm) -> None
 def test_streaming_equals_non_streaming(demo_index: Path, minilm, smollm) -> None:
     generated = smollm.generate(MESSAGES, 40)
     assert "".join(smollm.stream(MESSAGES, 40)).strip() == generated.text and generated.tokens > 0
-    p = Pipeline(index=demo_index, embedder=minilm, generator=smollm, mode="free")
+    p = Pipeline(engine="generator", index=demo_index, embedder=minilm, generator=smollm, mode="free")
     question = "What is a steam engine?"
     stream = p.stream(question)
     pieces = list(stream)

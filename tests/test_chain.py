@@ -29,7 +29,7 @@ def docs(tmp_path: Path) -> Path:
 
 
 def pipe(index: Path, generator: ExtractiveGenerator | None = None, **options: object) -> Pipeline:
-    return Pipeline(index=index, embedder=HashEmbedder(), generator=generator or ExtractiveGenerator(),
+    return Pipeline(engine="generator", index=index, embedder=HashEmbedder(), generator=generator or ExtractiveGenerator(),
                     **{"mode": "free", **options})
 
 

@@ -47,7 +47,7 @@ def chroma_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def client(url: str, tmp_path: Path, collection: str, **options: object) -> Pipeline:
-    return Pipeline(index=tmp_path / "client", embedder=HashEmbedder(), generator=ExtractiveGenerator(),
+    return Pipeline(engine="generator", index=tmp_path / "client", embedder=HashEmbedder(), generator=ExtractiveGenerator(),
                     mode="free", min_support=None,
                     **{"index.chroma_url": url, "index.collection": collection, **options})
 

@@ -33,7 +33,7 @@ class SlowEmbedder(HashEmbedder):
 
 
 def pipe(index: Path, embedder: HashEmbedder | None = None) -> Pipeline:
-    return Pipeline(index=index, embedder=embedder or HashEmbedder(), generator=ExtractiveGenerator(),
+    return Pipeline(engine="generator", index=index, embedder=embedder or HashEmbedder(), generator=ExtractiveGenerator(),
                     mode="free", min_support=None, k=2)
 
 

@@ -10,10 +10,10 @@ import pytest
 from conftest import write_docs
 
 from rag import Pipeline
+from rag.answer.spans import locate, make_span
 from rag.errors import ConfigError
 from rag.fakes import ExtractiveGenerator, HashEmbedder
 from rag.generator.constraints import SpanConstraint, SpanMatch
-from rag.spans import locate, make_span
 
 EOS = 99
 
@@ -81,7 +81,7 @@ def index(tmp_path: Path) -> Path:
 
 
 def pipe(index: Path, **options: object) -> Pipeline:
-    return Pipeline(index=index, embedder=HashEmbedder(), generator=ExtractiveGenerator(), k=2,
+    return Pipeline(engine="generator", index=index, embedder=HashEmbedder(), generator=ExtractiveGenerator(), k=2,
                     min_support=None, **options)
 
 

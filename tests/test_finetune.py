@@ -25,7 +25,7 @@ DOCS = {"bees.txt": "Bees collect nectar from flowers and turn it into honey ins
 @pytest.fixture
 def chain(tmp_path: Path):
     folder = write_docs(tmp_path / "docs", DOCS)
-    p = Pipeline(index=tmp_path / "index", embedder=HashEmbedder(), generator=ExtractiveGenerator(), k=1)
+    p = Pipeline(engine="generator", index=tmp_path / "index", embedder=HashEmbedder(), generator=ExtractiveGenerator(), k=1)
     p.ingest(folder, progress=False)
     return p.chain()
 

@@ -15,7 +15,7 @@ from eval.metrics import (
     reciprocal_rank,
     roc_auc,
 )
-from rag.groundedness import LexicalEmbeddingScorer, claims, normalize_answer
+from rag.answer.groundedness import LexicalEmbeddingScorer, claims, normalize_answer
 
 
 def test_squad_normalisation() -> None:

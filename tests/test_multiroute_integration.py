@@ -22,7 +22,7 @@ def test_every_route_finds_the_packet_switching_chunk(demo_index: Path, minilm, 
 
 
 def test_three_votes_agree_on_the_demo_answer(demo_index: Path, minilm) -> None:
-    answer = Pipeline(index=demo_index, embedder=minilm, votes=3).ask("Who invented packet switching?")
+    answer = Pipeline(engine="generator", index=demo_index, embedder=minilm, votes=3).ask("Who invented packet switching?")
     assert answer.text == "Donald Davies" and not answer.refused
     assert len(answer.drafts) == 3 and answer.votes[0][0] == "donald davies" and answer.votes[0][1] >= 2
     assert answer.timings.prompt_tokens > 3 * 100  # the three prompts are all counted

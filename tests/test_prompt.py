@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from rag.answer.prompt import DEFAULT_TEMPLATE, build_prompt, cited_blocks, is_refusal, load_template
 from rag.errors import ConfigError, InputError
-from rag.prompt import DEFAULT_TEMPLATE, build_prompt, cited_blocks, is_refusal, load_template
 from rag.types import Chunk, Hit
 
 

@@ -97,7 +97,7 @@ def test_filter_parsing_errors_name_what_was_wrong() -> None:
 
 
 def test_ask_with_a_filter_answers_from_matching_chunks_only(index: Path) -> None:
-    p = Pipeline(index=index, embedder=HashEmbedder(), generator=ExtractiveGenerator(), mode="free")
+    p = Pipeline(engine="generator", index=index, embedder=HashEmbedder(), generator=ExtractiveGenerator(), mode="free")
     answer = p.ask("What do beans fix in the soil?", filter={"source": "notes/*"})
     assert answer.sources and {s.source for s in answer.sources} <= {"notes/beans.txt", "notes/soil.txt"}
     assert "nitrogen" in answer.text

@@ -96,7 +96,7 @@ def test_errors_are_json_with_the_right_status(pipeline: Pipeline, tmp_path: Pat
     assert client.post("/v1/chat/completions", json={"messages": [{"role": "system", "content": "x"}]}
                        ).status_code == 400
     assert client.post("/ask", json={"k": 2}).status_code == 422  # no question: FastAPI's validation
-    missing = Pipeline(index=tmp_path / "nothing", embedder=HashEmbedder(), generator=ExtractiveGenerator())
+    missing = Pipeline(engine="generator", index=tmp_path / "nothing", embedder=HashEmbedder(), generator=ExtractiveGenerator())
     lost = TestClient(create_app(missing)).post("/ask", json={"question": "x"})
     assert lost.status_code == 404 and "no index" in lost.json()["error"]["message"]
     assert "Traceback" not in lost.text
@@ -197,7 +197,8 @@ def test_http_generator_against_a_real_server(server: str, tmp_path: Path) -> No
     streamed = "".join(remote.stream(messages, 64, stats))
     assert "honey" in whole.text and streamed == whole.text and stats["tokens"] > 0
     # A pipeline whose generator is that endpoint: retrieval and prompt here, generation there.
-    client = Pipeline(index=tmp_path / "client-index", embedder=HashEmbedder(), mode="free", min_support=None,
+    client = Pipeline(engine="generator", index=tmp_path / "client-index", embedder=HashEmbedder(), mode="free",
+                      min_support=None,
                       **{"generator.endpoint": server})
     client.ingest(write_docs(tmp_path / "client-docs", DOCS), progress=False)
     answer = client.ask("Where do owls hunt mice?")

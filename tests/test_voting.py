@@ -11,7 +11,7 @@ import pytest
 from conftest import write_docs
 
 from rag import Pipeline
-from rag.voting import REFUSAL_VOTE, majority, vote_orders
+from rag.answer.voting import REFUSAL_VOTE, majority, vote_orders
 
 DOCS = {f"doc{i}.txt": f"Fact number {i} about the harbour lighthouse keeper." for i in range(4)}
 
@@ -51,7 +51,7 @@ def ask(index: Path, script: list[str], votes: int) -> tuple[Any, ScriptedGenera
     from rag.fakes import HashEmbedder
 
     generator = ScriptedGenerator(script)
-    p = Pipeline(index=index, embedder=HashEmbedder(), generator=generator, votes=votes, mode="free",
+    p = Pipeline(engine="generator", index=index, embedder=HashEmbedder(), generator=generator, votes=votes, mode="free",
                  min_support=None)
     return p.ask("What about the harbour lighthouse keeper?"), generator
 

@@ -18,9 +18,9 @@ from typing import Any
 
 from tqdm import tqdm
 
+from rag.answer.prompt import build_prompt
 from rag.chain import PROMPT_MARGIN_TOKENS, RagChain
 from rag.datasets import EvalItem
-from rag.prompt import build_prompt
 
 SPAN, UNANSWERABLE, NOT_RETRIEVED = "span", "refusal_unanswerable", "refusal_not_retrieved"
 KINDS = (SPAN, UNANSWERABLE, NOT_RETRIEVED)

@@ -1,7 +1,8 @@
 """`rag serve`'s HTTP app: one loaded Pipeline behind FastAPI. It calls the Pipeline, never
 the store.
 
-    POST /ask                   {"question", "k"?, "filter"?, "retrieval"?, "adapter"?, "passages"?}
+    POST /ask                   {"question", "k"?, "filter"?, "retrieval"?, "engine"?, "adapter"?,
+                                 "passages"?}
                                 -> the `rag ask --json` object (+ "passages" when asked for)
     POST /ask/stream            the same as server-sent events: "piece" events, then "answer"
     POST /v1/chat/completions   OpenAI-compatible (stream or not); sources in "rag"
@@ -17,7 +18,6 @@ import logging
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -51,6 +51,7 @@ class AskRequest(BaseModel):
     k: int | None = Field(default=None, ge=1, le=100)
     filter: dict[str, Any] | None = None
     retrieval: Literal["dense", "lexical", "hybrid"] | None = None  # None: the configured mode
+    engine: Literal["reader", "generator"] | None = None  # None: the configured engine
     adapter: bool | None = None  # False: the base model without its LoRA adapter
     passages: bool = False  # add each source's whole text and the stretch to highlight
 
@@ -99,7 +100,7 @@ def create_app(pipeline: Any, *, api_key: str | None = None, queue_timeout: floa
     gate = ModelGate(queue_timeout, chains.lanes)
 
     def chain(body: AskRequest | None = None) -> Any:
-        return chains.get(body.retrieval, body.adapter) if body is not None else chains.get()
+        return chains.get(body.retrieval, body.adapter, body.engine) if body is not None else chains.get()
 
     def answered(answer: Any, body: AskRequest) -> dict[str, Any]:
         out = dict(answer.to_dict())
@@ -148,7 +149,7 @@ def create_app(pipeline: Any, *, api_key: str | None = None, queue_timeout: floa
     async def prepared(body: AskRequest) -> Any:
         """The chain's stream, its input checked now: bad input is a 400 before any event.
         A chain variant not built yet is built through the gate (it may load a model)."""
-        if not chains.has(body.retrieval, body.adapter):
+        if not chains.has(body.retrieval, body.adapter, body.engine):
             await gate.run(lambda: chain(body))
         return await anyio.to_thread.run_sync(lambda: chain(body).stream(body.question, body.k, body.filter))
 
@@ -156,7 +157,7 @@ def create_app(pipeline: Any, *, api_key: str | None = None, queue_timeout: floa
     async def ask(body: AskRequest, request: Request, stream: bool = False) -> Any:
         if stream:
             return await ask_stream(body, request)
-        if not chains.has(body.retrieval, body.adapter):
+        if not chains.has(body.retrieval, body.adapter, body.engine):
             await gate.run(lambda: chain(body))  # alone: it may load a model
         return await gate.run(lambda: answered(chain(body).ask(body.question, body.k, body.filter), body),
                               answer=True)
@@ -178,12 +179,8 @@ def create_app(pipeline: Any, *, api_key: str | None = None, queue_timeout: floa
         return StreamingResponse(events(), media_type="text/event-stream")
 
     def capped(max_tokens: int | None) -> Any:
-        """The chain, its answer length capped at `max_tokens` (OpenAI's max_tokens)."""
-        base = chain()
-        if max_tokens is None or max_tokens >= base.settings.max_new_tokens:
-            return base
-        settings = replace(base.settings, max_new_tokens=max_tokens)
-        return type(base)(base.retriever, base.generator, settings, base.support)
+        """The chain, its generated answers capped at `max_tokens` (OpenAI's max_tokens)."""
+        return chain().capped(max_tokens)
 
     @app.post("/v1/chat/completions", dependencies=guard)
     async def chat(body: ChatRequest, request: Request) -> Any:

@@ -1,5 +1,5 @@
-"""The server's chains: one per (retrieval mode, adapter on/off) a client asked for, each a
-variant of the one pipeline sharing its index and loaded models, built on first use."""
+"""The server's chains: one per (retrieval mode, adapter on/off, engine) a client asked for,
+each a variant of the one pipeline sharing its index and loaded models, built on first use."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import threading
 from typing import Any
 
 log = logging.getLogger(__name__)
+DEFAULT: tuple[str | None, bool, str | None] = (None, True, None)  # the configured settings
 
 
 class Chains:
@@ -19,55 +20,61 @@ class Chains:
 
     def __init__(self, pipeline: Any) -> None:
         self.pipeline = pipeline
-        self._chains: dict[tuple[str | None, bool], Any] = {}
+        self._chains: dict[tuple[str | None, bool, str | None], Any] = {}
         self._lock = threading.Lock()  # two first requests must not load the models twice
         self.state = "idle"  # -> "loading" -> "ready" or "failed" (preload)
         self.error = ""
 
-    def _key(self, retrieval: str | None, adapter: bool | None) -> tuple[str | None, bool]:
+    def _key(self, retrieval: str | None, adapter: bool | None,
+             engine: str | None = None) -> tuple[str | None, bool, str | None]:
         """Settings equal to the configured ones count as the default (one chain, not two)."""
         config = getattr(self.pipeline, "config", None)
-        default = config.retrieval.mode if config is not None else None
-        return (None if retrieval == default else retrieval, adapter is not False)
+        mode = config.retrieval.mode if config is not None else None
+        configured = config.answer.engine if config is not None else None
+        return (None if retrieval == mode else retrieval, adapter is not False,
+                None if engine == configured else engine)
 
-    def has(self, retrieval: str | None = None, adapter: bool | None = None) -> bool:
+    def has(self, retrieval: str | None = None, adapter: bool | None = None, engine: str | None = None) -> bool:
         """Whether the chain for these settings is built already."""
-        return self._key(retrieval, adapter) in self._chains
+        return self._key(retrieval, adapter, engine) in self._chains
 
-    def get(self, retrieval: str | None = None, adapter: bool | None = None) -> Any:
+    def get(self, retrieval: str | None = None, adapter: bool | None = None, engine: str | None = None) -> Any:
         """The chain for these settings (None = the configured default).
 
         Raises:
-            ConfigError: an unknown retrieval mode, or an adapter that cannot be switched off.
+            ConfigError: an unknown retrieval mode or engine, or an adapter that cannot be
+                switched off.
         """
-        key = self._key(retrieval, adapter)
+        key = self._key(retrieval, adapter, engine)
         with self._lock:
             if key not in self._chains:
-                source = self.pipeline if key == (None, True) else self.pipeline.variant(*key)
+                source = self.pipeline if key == DEFAULT else self.pipeline.variant(*key)
                 self._chains[key] = source.chain()
             return self._chains[key]
 
     def lanes(self) -> int:
-        """How many answers the default chain's generator runs at once (1 until it is loaded,
-        and for generators without lanes)."""
-        chain = self._chains.get((None, True))
-        if chain is None or not chain.generator_loaded:
+        """How many answers the default chain's answerer runs at once (1 until it is loaded,
+        for the reader, and for generators without lanes)."""
+        chain = self._chains.get(DEFAULT)
+        if chain is None or not chain.loaded:
             return 1
-        return int(getattr(getattr(chain.generator, "lanes", None), "count", 1))
+        return int(chain.answerer.lanes())
 
     @property
     def loaded(self) -> bool:
-        """Whether the default chain and its generator are loaded."""
-        chain = self._chains.get((None, True))
-        return chain is not None and bool(chain.generator_loaded)
+        """Whether the default chain and its answering model are loaded."""
+        chain = self._chains.get(DEFAULT)
+        return chain is not None and bool(chain.loaded)
 
     def preload(self) -> None:
-        """Load the default chain and its generator now (a server's start), recording the
-        outcome in `state` / `error` so a page can say the model is loading or failed to."""
+        """Load the default chain and its answering model now (a server's start), recording
+        the outcome in `state` / `error` so a page can say the model is loading or failed to."""
         self.state = "loading"
         try:
-            generator = self.get().generator  # the generator property loads it
-            if hasattr(generator, "open_lanes"):
+            answerer = self.get().answerer
+            answerer.load()
+            generator = getattr(answerer, "generator", None) if answerer.engine == "generator" else None
+            if generator is not None and hasattr(generator, "open_lanes"):
                 generator.open_lanes()  # so the first answers at once do not wait for it
             self.state = "ready"
         except Exception as exc:  # noqa: BLE001 - reported by /health; the first question retries

@@ -5,6 +5,7 @@
 // -- ask ---------------------------------------------------------------------------------
 function currentSettings() {
   const s = { k: parseInt($("k").value, 10) || null, retrieval: $("retrieval").value || null,
+              engine: $("engine").value || null,
               source: $("source").value.trim(), pages: $("pages").value.trim(), adapter: null };
   if (state.options && state.options.adapter_switchable) s.adapter = $("adapter").checked;
   return s;
@@ -14,6 +15,7 @@ function requestBody(question, s) {
   const body = { question, passages: true };
   if (s.k) body.k = s.k;
   if (s.retrieval) body.retrieval = s.retrieval;
+  if (s.engine) body.engine = s.engine;
   if (s.adapter === false) body.adapter = false;
   const filter = {};
   if (s.source) filter.source = s.source;
@@ -30,6 +32,7 @@ function askCommand(question, s) {
   else if (index) parts.push("--index", shellQuote(index));
   if (s.k) parts.push("--k", String(s.k));
   if (s.retrieval) parts.push("--retrieval", s.retrieval);
+  if (s.engine) parts.push("--engine", s.engine);
   if (s.source) parts.push("--source", shellQuote(s.source));
   if (s.pages) parts.push("--pages", shellQuote(s.pages));
   if (s.adapter === false) parts.push("--adapter", "none");
@@ -38,7 +41,8 @@ function askCommand(question, s) {
 
 function settingsLine(s) {
   const bits = [`k ${s.k || (state.options ? state.options.k : "default")}`,
-                `${s.retrieval || (state.options ? state.options.retrieval : "default")} retrieval`];
+                `${s.retrieval || (state.options ? state.options.retrieval : "default")} retrieval`,
+                `${s.engine || (state.options ? state.options.engine : "default")} engine`];
   if (s.source) bits.push(`source ${s.source}`);
   if (s.pages) bits.push(`pages ${s.pages}`);
   if (s.adapter === false) bits.push("adapter off");
@@ -185,6 +189,9 @@ function applyOptions(options) {
   const select = $("retrieval");
   select.replaceChildren(...options.retrieval_modes.map((m) => el("option", { value: m, textContent: m + (m === options.retrieval ? " (default)" : "") })));
   select.value = options.retrieval;
+  const engines = $("engine");
+  engines.replaceChildren(...(options.engines || []).map((e) => el("option", { value: e, textContent: e + (e === options.engine ? " (default)" : "") })));
+  engines.value = options.engine || "";
   $("k").placeholder = String(options.k);
   $("k").value = String(options.k);
   $("adapter-row").hidden = !options.adapter_switchable;

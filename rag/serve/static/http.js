@@ -11,6 +11,7 @@ const REASONS = {
   "no match": "no passage matches the source or page filter",
   "refusal_threshold": "below threshold: the model prefers not answering over this answer",
   "unsupported": "unsupported: the retrieved passages do not support this answer",
+  "no_answer": "no answer: no span of the retrieved passages beats the reader's no-answer score",
   "no majority": "the drafts disagreed: no answer won a majority",
   "": "the model found no answer in the retrieved passages",
 };

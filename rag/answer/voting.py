@@ -13,7 +13,7 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 
-from rag.groundedness import normalize_answer
+from rag.answer.groundedness import normalize_answer
 
 REFUSAL_VOTE = "<refusal>"
 
