@@ -1,5 +1,5 @@
-"""`ask` end to end on 30 fixed dev10 questions: ours (the default configuration) against the
-equivalent LangChain LCEL chain (Chroma retriever | prompt | HuggingFacePipeline) with the same
+"""`ask` end to end on 30 fixed dev10 questions: ours with the reader (the default engine) and with
+the generator engine, the latter against the equivalent LangChain LCEL chain (Chroma retriever | prompt | HuggingFacePipeline) with the same
 embedding model and the same SmolLM2 weights; time to first token, tokens/s, generator cold
 and warm load, one-shot `rag ask` in a new process (local, and through a running server), and
 `rag serve` under 1, 4 and 8 concurrent clients. Prints one JSON line, then a summary.
@@ -8,6 +8,7 @@ and warm load, one-shot `rag ask` in a new process (local, and through a running
     .venv/bin/python bench/ask.py [--questions 30] [--data ../shared/data/squad2/dev10.json]
     .venv/bin/python bench/ask.py --compare generator.backend=torch generator.backend=torch+generator.merge_adapter=false
     .venv/bin/python bench/ask.py --cold-loads 3
+    .venv/bin/python bench/ask.py --engines [--rounds 2]   # the reader against the generator engine
     .venv/bin/python bench/ask.py --serve-lanes 1 2 [--rounds 2]
 """
 
@@ -59,7 +60,9 @@ LCEL_PROMPT = ("Answer the question using only the context below. If the context
                "answer, say \"I don't know.\"\n\nContext:\n{context}\n\nQuestion: {question}\nAnswer:")
 
 
-def pct(values: list[float], p: int) -> float:
+def pct(values: list[float], p: int) -> float | None:
+    if not values:
+        return None
     return round(statistics.quantiles(values, n=100)[p - 1], 3) if len(values) > 1 else round(values[0], 3)
 
 
@@ -81,7 +84,33 @@ def ours(index: Path, questions: list[str], options: dict[str, str] | None = Non
     ttft = [t.embed_query + t.retrieve + t.time_to_first_token for t in timings if t.time_to_first_token is not None]
     return {"p50_s": pct([t.total for t in timings], 50), "p95_s": pct([t.total for t in timings], 95),
             "ttft_p50_s": pct(ttft, 50), "decode_tokens_per_s": round(statistics.median(decode), 1) if decode else None,
-            "prompt_tokens_p50": statistics.median(t.prompt_tokens for t in timings)}
+            "prompt_tokens_p50": statistics.median(t.prompt_tokens for t in timings),
+            "stages_p50_s": {stage: pct([getattr(t, stage) for t in timings], 50)
+                             for stage in ("embed_query", "retrieve", "generate")}}
+
+
+def engines(data: Path, questions: list[str], rounds: int) -> None:
+    """The reader and the generator engine side by side in one run: warm `ask` (embedding +
+    retrieval + answering) in alternating rounds, and one-shot `rag ask` in a new process."""
+    names = ("reader", "generator")
+    warm: dict[str, list[dict]] = {name: [] for name in names}
+    with ingested(data) as (_, _, index):
+        for _ in range(rounds):
+            for name in names:
+                warm[name].append(ours(index, questions, {"engine": name}))
+        one_shot = {name: statistics.median(wall([RAG, "ask", questions[0], "--index", str(index), "--engine", name])
+                                            for _ in range(3)) for name in names}
+    result = {name: {"p50_s": statistics.median(r["p50_s"] for r in got),
+                     "p95_s": statistics.median(r["p95_s"] for r in got),
+                     "stages_p50_s": got[-1]["stages_p50_s"], "one_shot_s": one_shot[name]}
+              for name, got in warm.items()}
+    print(json.dumps({"bench": "ask-engines", "machine": f"{os.cpu_count()} cores", "questions": len(questions),
+                      "rounds": rounds, "engines": result}))
+    print(f"\nask by engine, {os.cpu_count()} cores, {len(questions)} dev10 questions, medians of {rounds} rounds:")
+    for name, r in result.items():
+        stages = ", ".join(f"{k} {v:.3f}" for k, v in r["stages_p50_s"].items() if v is not None)
+        print(f"  {name:10s} warm p50 {r['p50_s']:.3f} s  p95 {r['p95_s']:.3f} s  ({stages})  "
+              f"one-shot rag ask {r['one_shot_s']:.2f} s")
 
 
 def langchain(docs: Path, where: Path, questions: list[str]) -> dict:
@@ -263,6 +292,8 @@ def main() -> None:
                         help="only ours: the default against these configurations, in turns, in one process")
     parser.add_argument("--serve-lanes", type=int, nargs="+", metavar="N",
                         help="only rag serve, once per generator.lanes value, alternating --rounds times")
+    parser.add_argument("--engines", action="store_true",
+                        help="only ours: the reader and the generator engine side by side, --rounds rounds")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--cold-loads", type=int, metavar="N",
                         help="only the generator's cold load (ONNX, PyTorch merged, unmerged), N rounds")
@@ -275,6 +306,9 @@ def main() -> None:
     if args.compare:
         compare(Path(args.data), questions, args.compare)
         return
+    if args.engines:
+        engines(Path(args.data), questions, args.rounds)
+        return
     if args.serve_lanes:
         serve_lanes(Path(args.data), questions, args.serve_lanes, args.rounds)
         return
@@ -283,20 +317,26 @@ def main() -> None:
         imports, cold, warm = (float(x) for x in subprocess.run(
             [sys.executable, "-c", LOAD], capture_output=True, text=True, env=ENV, check=True).stdout.split())
         result["generator_load"] = {"import_s": round(imports, 2), "cold_s": round(cold, 2), "warm_s": round(warm, 2)}
-        result["ours"] = ours(index, questions)
+        result["ours"] = ours(index, questions, {"engine": "generator"})  # LCEL's chain generates too
+        result["ours_reader"] = ours(index, questions)  # the default engine
         result["langchain"] = langchain(docs, tmp / "langchain", questions)
         one_shot = [RAG, "ask", questions[0], "--index", str(index)]
         result["one_shot_local_s"] = statistics.median(wall(one_shot) for _ in range(3))
+        result["one_shot_local_generator_s"] = statistics.median(wall([*one_shot, "--engine", "generator"])
+                                                                 for _ in range(3))
         result.update(serve_figures(index, questions, tmp))
     print(json.dumps(result))
     o, lc = result["ours"], result["langchain"]
-    print(f"\nask, {result['machine']}, {len(questions)} dev10 questions (seed 0), default configuration:\n"
-          f"  ours        p50 {o['p50_s']:.2f} s  p95 {o['p95_s']:.2f} s  first token p50 {o['ttft_p50_s']:.2f} s  "
+    r = result["ours_reader"]
+    print(f"\nask, {result['machine']}, {len(questions)} dev10 questions (seed 0):\n"
+          f"  ours, reader (default)  p50 {r['p50_s']:.2f} s  p95 {r['p95_s']:.2f} s\n"
+          f"  ours, generator  p50 {o['p50_s']:.2f} s  p95 {o['p95_s']:.2f} s  first token p50 {o['ttft_p50_s']:.2f} s  "
           f"decode {o['decode_tokens_per_s']} tokens/s  prompt {o['prompt_tokens_p50']:.0f} tokens\n"
           f"  LangChain   p50 {lc['p50_s']:.2f} s  p95 {lc['p95_s']:.2f} s  first token p50 {lc['ttft_p50_s']:.2f} s\n"
           f"  generator: imports {result['generator_load']['import_s']} s, cold load "
           f"{result['generator_load']['cold_s']} s, warm {result['generator_load']['warm_s']} s\n"
-          f"  one-shot rag ask: {result['one_shot_local_s']} s local, {result['one_shot_server_s']} s via rag serve")
+          f"  one-shot rag ask: {result['one_shot_local_s']} s local (reader), "
+          f"{result['one_shot_local_generator_s']} s local (generator), {result['one_shot_server_s']} s via rag serve")
     for s in result["serve"]:
         print(f"  rag serve, {s['clients']} client(s): p50 {s['p50_s']:.2f} s  p95 {s['p95_s']:.2f} s  "
               f"{s['requests_per_s']:.2f} requests/s ({s['requests']} requests)")

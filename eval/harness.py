@@ -161,7 +161,8 @@ class Harness:
         bar = tqdm(todo, desc=f"{variant}", unit="q", disable=not self.run.progress)
         for done_here, item in enumerate(bar, start=1):
             answer = self.answer(chain, item)
-            row = {"variant": variant, "engine": answer.engine, "id": item.id, "question": item.question, "article": item.article,
+            row = {"variant": variant, "id": item.id, "engine": answer.engine, "question": item.question,
+                   "article": item.article,
                    "answerable": item.answerable, "gold": list(item.answers), "answer": answer.text,
                    "refused": answer.refused, "reason": answer.reason, "support": answer.support,
                    "draft": answer.draft, "margin": answer.margin,

@@ -215,6 +215,7 @@ class Components:
 
         c = self.config
         min_score = None if c.retrieval.mode == "lexical" else c.retrieval.min_score  # a cosine, not BM25
+        retriever = None if closed_book else self.retriever()  # a missing index is the first error
         answerer = self.answerer(closed_book)
         threshold = self.refusal_threshold(answerer.engine)
         settings = ChainSettings(k=c.retrieval.k, min_score=min_score,
@@ -229,4 +230,4 @@ class Components:
             from rag.answer.groundedness import LexicalEmbeddingScorer
 
             support = LexicalEmbeddingScorer(self.embedder(self.store()))
-        return RagChain(None if closed_book else self.retriever(), answerer, settings, support)
+        return RagChain(retriever, answerer, settings, support)

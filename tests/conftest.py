@@ -128,7 +128,7 @@ def make_eval_report(out: Path, variants: tuple[str, ...] = ("default", "k=1")) 
     from rag.fakes import ExtractiveGenerator
 
     run = EvalRun(data=FIXTURES / "tiny_squad.json", out=out, progress=False, limit=8, seed=1,
-                  variants=variants)  # type: ignore[arg-type]
+                  variants=variants, options={"engine": "generator"})  # type: ignore[arg-type]
     Harness(run, embedder=HashEmbedder(), generator_factory=lambda config: ExtractiveGenerator()).execute()
     return out
 

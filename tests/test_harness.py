@@ -30,7 +30,7 @@ class FlakyGenerator(ExtractiveGenerator):
 
 
 def harness(out: Path, generator: ExtractiveGenerator | None = None, **run: object) -> Harness:
-    settings = {"data": TINY, "out": out, "progress": False, **run}
+    settings = {"data": TINY, "out": out, "progress": False, "options": {"engine": "generator"}, **run}
     return Harness(EvalRun(**settings), embedder=HashEmbedder(),  # type: ignore[arg-type]
                    generator_factory=lambda config: generator or ExtractiveGenerator())
 
@@ -91,7 +91,8 @@ def test_end_to_end_writes_rows_reports_and_plots(tmp_path: Path) -> None:
     on_disk = json.loads((out / "report.json").read_text())
     assert on_disk["variants"].keys() == report["variants"].keys()
     default = report["variants"]["default"]
-    assert set(default) == {"retrieval", "answer", "hallucination", "latency", "n_questions"}
+    assert set(default) == {"retrieval", "answer", "hallucination", "latency", "n_questions", "engine"}
+    assert default["engine"] == "generator" and "| engine | generator |" in (out / "report.md").read_text()
     assert {"recall_at_k", "mrr", "ndcg_at_k"} <= set(default["retrieval"])
     assert {"exact", "f1", "contains_gold", "refusal_rate"} <= set(default["answer"])
     assert {"false_answer_rate", "unsupported_rate", "hallucination_rate", "detector_auc"} <= set(default["hallucination"])
@@ -150,7 +151,7 @@ def test_retrieval_only_variants_score_routes_without_generating(tmp_path: Path)
     def no_generator(config: object) -> ExtractiveGenerator:
         raise AssertionError("retrieval-only runs must not load a generator")
 
-    run = EvalRun(data=TINY, out=tmp_path / "out", progress=False, retrieval_only=True,
+    run = EvalRun(data=TINY, out=tmp_path / "out", progress=False, retrieval_only=True, options={"engine": "generator"},
                   variants=("retrieval.mode=dense+k=2", "retrieval.mode=lexical+k=2", "retrieval=hybrid+k=4"))
     report = Harness(run, embedder=HashEmbedder(), generator_factory=no_generator).execute()
     for name, metrics in report["variants"].items():
@@ -172,6 +173,7 @@ def test_variants_share_a_generator_only_when_it_would_load_alike(tmp_path: Path
 
     variants = ("default", "generator.max_new_tokens=16", "generator.backend=torch",
                 "generator.prefix_cache=false", "k=2")
-    run = EvalRun(data=TINY, out=tmp_path, progress=False, limit=4, variants=variants)  # type: ignore[arg-type]
+    run = EvalRun(data=TINY, out=tmp_path, progress=False, limit=4, variants=variants,  # type: ignore[arg-type]
+                  options={"engine": "generator"})
     Harness(run, embedder=HashEmbedder(), generator_factory=factory).execute()
     assert sorted(loaded) == [("onnx", False), ("onnx", True), ("torch", True)]
