@@ -52,6 +52,7 @@ class EvalRun:
     progress_lines: bool = False  # else a plain stderr line every tenth of a variant (for logs, CI)
     retrieval_only: bool = False  # retrieve and score the hits, generate nothing (retrieval metrics, fast)
     gold_paragraph: bool = False  # each question read against its own SQuAD paragraph, no retrieval
+    reader_check: bool = False  # score generated answers with the reader too (reader_detector_auc)
 
 
 def parse_variant(name: str) -> tuple[bool, dict[str, str]]:
@@ -92,17 +93,18 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
 
 
 class Harness:
-    """Runs an EvalRun. `embedder` / `generator_factory` replace the real models (tests)."""
+    """Runs an EvalRun. `embedder` / `generator_factory` / `reader` (the checker of
+    `reader_check`) replace the real models (tests)."""
 
     def __init__(self, run: EvalRun, config: RagConfig | None = None, embedder: Any = None,
                  generator_factory: Callable[[RagConfig], Any] | None = None,
-                 scorer: GroundednessScorer | None = None) -> None:
+                 scorer: GroundednessScorer | None = None, reader: Any = None) -> None:
         self.run = run
         self.base = Pipeline(index=run.index or run.out / "index", config=config or RagConfig(),
                              embedder=embedder, **{**run.options, "prompt.snippet_chars": FULL_TEXT})
         self.generator_factory = generator_factory
         self._generators: dict[tuple[Any, ...], Any] = {}
-        self._readers: dict[str, Any] = {}
+        self._readers: dict[str, Any] = {"check": reader} if reader is not None else {}
         self._scorer = scorer
 
     # 1. Documents and index.
@@ -143,6 +145,12 @@ class Harness:
         return Pipeline(config=config, embedder=self.base.embedder(store), store=store,
                         generator=self._generators.get(key), reader=self._readers.get(config.answer.reader)), closed_book
 
+    def checker(self) -> Any:
+        """The reader that checks generated answers (the configured one), loaded once."""
+        if "check" not in self._readers:
+            self._readers["check"] = Pipeline(config=self.base.config).reader()
+        return self._readers["check"]
+
     @property
     def scorer(self) -> GroundednessScorer:
         if self._scorer is None:
@@ -171,6 +179,11 @@ class Harness:
                    "sources": [{"source": s.source, "page": s.page, "chunk_id": s.chunk_id,
                                 "score": round(s.score, 4)} for s in answer.sources],
                    "scores": score_row(item, answer, self.scorer), "timings": answer.timings.to_dict()}
+            if self.run.reader_check and answer.engine == "generator" and not answer.refused:
+                from eval.reader_check import reader_support
+
+                texts = [s.snippet for s in answer.sources]  # whole chunk texts in eval (FULL_TEXT)
+                row["scores"]["reader_support"] = reader_support(self.checker(), item.question, answer.text, texts)
             sink.write(json.dumps(row, ensure_ascii=False) + "\n")
             sink.flush()
             rows.append(row)

@@ -14,7 +14,8 @@ TABLE = [("retrieval", "recall_at_k"), ("retrieval", "mrr"), ("retrieval", "ndcg
          ("answer", "squad2_f1"), ("answer", "squad2_exact"), ("answer", "has_ans_f1"),
          ("answer", "no_ans_accuracy"), ("answer", "exact"), ("answer", "f1"), ("answer", "contains_gold"), ("answer", "refusal_rate"),
          ("hallucination", "false_answer_rate"), ("hallucination", "unsupported_rate"),
-         ("hallucination", "hallucination_rate"), ("hallucination", "detector_auc")]
+         ("hallucination", "hallucination_rate"), ("hallucination", "detector_auc"),
+         ("hallucination", "reader_detector_auc")]
 
 
 def _fmt(value: Any) -> str:
@@ -59,7 +60,8 @@ def markdown(report: dict[str, Any]) -> str:
               f"{_fmt(first and variants[names[0]]['hallucination']['groundedness_threshold'])}; "
               "hallucination_rate = answers to unanswerable questions plus unsupported answers to "
               "answerable ones, over all answers; detector_auc = ROC AUC of groundedness against correctness "
-              f"(contains a gold answer or F1 >= {CORRECT_F1}), n/a without retrieved text.",
+              f"(contains a gold answer or F1 >= {CORRECT_F1}), n/a without retrieved text; "
+              "reader_detector_auc = the same for the reader's support of generated answers (--reader-check).",
               "", "Plots: `latency.png`, `metrics.png`, `groundedness.png`."]
     return "\n".join(lines) + "\n"
 

@@ -109,6 +109,7 @@ def _aggregate(rows: Sequence[dict[str, Any]], threshold: float, index: dict[str
                     or (r["answerable"] is True and (r["scores"]["groundedness"] or 0.0) < threshold)]
     # The detector needs retrieved text to judge against: closed-book rows have none.
     judged = [r for r in answerable if not r["refused"] and "f1" in r["scores"] and r["sources"]]
+    checked = [r for r in judged if r["scores"].get("reader_support") is not None]
     timings = [r["timings"] for r in rows]
     generated = [t for t in timings if t["generate"] > 0]
     engines = sorted({r.get("engine") or "" for r in rows} - {""})
@@ -134,6 +135,8 @@ def _aggregate(rows: Sequence[dict[str, Any]], threshold: float, index: dict[str
             "hallucination_rate": len(hallucinated) / len(answered) if answered else None,
             "detector_auc": roc_auc([r["scores"]["groundedness"] or 0.0 for r in judged],
                                     [is_correct(r) for r in judged]),
+            "reader_detector_auc": roc_auc([r["scores"].get("reader_support") or 0.0 for r in checked],
+                                           [is_correct(r) for r in checked]) if checked else None,
             "groundedness_threshold": threshold,
             "n_unanswerable": len(unanswerable), "n_answered": len(answered)},
         "latency": {

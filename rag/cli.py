@@ -113,6 +113,8 @@ def _register_eval(sub: argparse._SubParsersAction) -> None:
                    "(a variant's engine=... overrides it)")
     p.add_argument("--gold-paragraph", action="store_true", help="read each question against its own "
                    "SQuAD paragraph, no retrieval (comparable with published SQuAD 2.0 figures)")
+    p.add_argument("--reader-check", action="store_true", help="also score generated answers with the "
+                   "reader's span (reader_detector_auc: the reader as a hallucination detector)")
     p.add_argument("--variants", default="default",
                    help="comma-separated: default, closed-book, key=value (e.g. k=8, engine=generator, "
                    "adapter=PATH)")
@@ -142,7 +144,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
                   variants=split(args.variants) or ("default",), options=options,
                   articles=split(args.articles), exclude_articles=split(args.exclude_articles),
                   threshold=args.threshold, progress=sys.stderr.isatty(), progress_lines=True,
-                  retrieval_only=args.retrieval_only, gold_paragraph=args.gold_paragraph)
+                  retrieval_only=args.retrieval_only, gold_paragraph=args.gold_paragraph,
+                  reader_check=args.reader_check)
     report = Harness(run, config=load_config(args.config)).execute()
     if args.json:
         print_json(report)

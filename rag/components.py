@@ -143,7 +143,8 @@ class Components:
                 from rag.answer.reader.reader import SpanReader
 
                 a = self.config.answer
-                self._reader = SpanReader(a.reader, a.reader_backend, self.config.generator.cache_dir)
+                g = self.config.generator
+                self._reader = SpanReader(a.reader, a.reader_backend, g.cache_dir, g.threads)
         return self._reader
 
     def answerer(self, closed_book: bool = False) -> Any:

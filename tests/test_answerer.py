@@ -124,3 +124,27 @@ def test_train_reader_rejects_impossible_settings(tmp_path: Path, capsys: pytest
     assert "stride" in capsys.readouterr().err
     assert main(["train-reader", "--data", str(data), "--out", str(tmp_path / "r"), "--calibration-articles",
                  "Nowhere"]) == 2
+
+
+def test_reader_support_of_a_generated_answer_by_hand() -> None:
+    from eval.reader_check import reader_support
+
+    # Shared words: bees, make -> gap 0, confidence 0.5; F1("honey", "Bees make honey.") = 0.5.
+    assert reader_support(OverlapReader(0.0), "What do bees make?", "honey", ["Bees make honey."]) == 0.25
+    assert reader_support(OverlapReader(0.0), "What do bees make?", "honey", []) is None
+
+
+def test_eval_scores_generated_answers_with_the_reader_when_asked(tmp_path: Path) -> None:
+    from conftest import FIXTURES
+
+    from eval.harness import EvalRun, Harness
+
+    run = EvalRun(data=FIXTURES / "tiny_squad.json", out=tmp_path / "out", progress=False, limit=8, seed=1,
+                  options={"engine": "generator"}, reader_check=True)  # type: ignore[arg-type]
+    report = Harness(run, embedder=HashEmbedder(), generator_factory=lambda config: ExtractiveGenerator(),
+                     reader=OverlapReader()).execute()
+    rows = [json.loads(line) for line in (tmp_path / "out" / "answers.jsonl").read_text().splitlines()]
+    answered = [r for r in rows if not r["refused"]]
+    assert answered and all(0.0 <= r["scores"]["reader_support"] <= 1.0 for r in answered)
+    assert "reader_detector_auc" in report["variants"]["default"]["hallucination"]
+    assert report["variants"]["default"]["engine"] == "generator"
