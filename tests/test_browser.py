@@ -48,7 +48,8 @@ def site(tmp_path_factory: pytest.TempPathFactory, minilm: Any) -> Iterator[dict
     Pipeline(index=index, embedder=minilm).ingest(docs, progress=False)
     make_eval_report(root / "reports" / "run-a")
     config = root / "rag.toml"
-    config.write_text("[retrieval]\nmin_score = 0.3\n", encoding="utf-8")  # off-topic: refused before generating
+    # off-topic: refused before answering; the generator streams (the reader is one option away)
+    config.write_text("[retrieval]\nmin_score = 0.3\n[answer]\nengine = \"generator\"\n", encoding="utf-8")
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "RAG_API_KEY"}
     server = subprocess.Popen([sys.executable, "-m", "rag.cli", "serve", "--index", str(index), "--port", str(port),
@@ -168,6 +169,20 @@ def test_settings_apply_per_question_and_copy_as_a_runnable_rag_ask_command(page
     assert build_parser().parse_args(shlex.split(base.locator(".command").inner_text())[1:]).adapter == "none"
     page.reload()  # the session's questions stay on the page
     assert page.locator("#history > li").count() >= 1 and QUESTION in page.locator("#history").inner_text()
+
+
+def test_the_reader_engine_picked_in_the_settings_marks_its_span(page: Any) -> None:
+    page.click("#settings summary")
+    page.select_option("#engine", "reader")
+    entry = ask(page, QUESTION)
+    assert entry.get_attribute("data-state") == "done", entry.inner_text()
+    assert "reader engine" in entry.locator(".asked").inner_text()
+    assert entry.get_attribute("data-refused") == "false", entry.inner_text()
+    span = entry.locator("p.span").inner_text()
+    assert span.startswith("From [") and span.count("«") == 1 and span.count("»") == 1
+    timings = entry.locator("details.timings")
+    timings.locator("summary").click()
+    assert "reader" in timings.inner_text() and "read" in timings.inner_text()
 
 
 def test_the_index_view_lists_files_and_ingests_a_folder_with_progress(page: Any, site: dict[str, Any]) -> None:

@@ -5,7 +5,8 @@
 // -- ask ---------------------------------------------------------------------------------
 function currentSettings() {
   const s = { k: parseInt($("k").value, 10) || null, retrieval: $("retrieval").value || null,
-              engine: $("engine").value || null,
+              engine: ($("engine").value && state.options && $("engine").value !== state.options.engine)
+                ? $("engine").value : null,  // null: the server's configured engine
               source: $("source").value.trim(), pages: $("pages").value.trim(), adapter: null };
   if (state.options && state.options.adapter_switchable) s.adapter = $("adapter").checked;
   return s;
@@ -41,8 +42,8 @@ function askCommand(question, s) {
 
 function settingsLine(s) {
   const bits = [`k ${s.k || (state.options ? state.options.k : "default")}`,
-                `${s.retrieval || (state.options ? state.options.retrieval : "default")} retrieval`,
-                `${s.engine || (state.options ? state.options.engine : "default")} engine`];
+                `${s.retrieval || (state.options ? state.options.retrieval : "default")} retrieval`];
+  if (s.engine) bits.push(`${s.engine} engine`);
   if (s.source) bits.push(`source ${s.source}`);
   if (s.pages) bits.push(`pages ${s.pages}`);
   if (s.adapter === false) bits.push("adapter off");
@@ -107,6 +108,10 @@ function renderAnswer(li, item) {
     const why = REASONS[a.reason] !== undefined ? REASONS[a.reason] : a.reason;
     result.append(el("p", { className: "verdict refusal", textContent: "Refused: " + why }));
     if (a.draft) result.append(el("p", { className: "draft", textContent: "Withdrawn draft: " + a.draft }));
+  } else if (a.span) {
+    const sp = a.span, at = sp.sentence_start, to = sp.sentence_start + (sp.end - sp.start);
+    result.append(el("p", { className: "span", textContent:
+      `From [${sp.block}]: ${sp.sentence.slice(0, at)}«${sp.sentence.slice(at, to)}»${sp.sentence.slice(to)}` }));
   }
   const passages = a.passages || [];
   const list = el("ol", { className: "sources" });
@@ -127,10 +132,12 @@ function renderAnswer(li, item) {
 
 function timingsNode(a) {
   const t = a.timings;
-  const rows = [["embed question", seconds(t.embed_query)], ["retrieve", seconds(t.retrieve)],
-                ["generate", seconds(t.generate)], ["check support", seconds(t.check_support)],
+  const reader = a.engine === "reader";
+  const rows = [["engine", a.engine || "n/a"], ["embed question", seconds(t.embed_query)], ["retrieve", seconds(t.retrieve)],
+                [reader ? "read" : "generate", seconds(t.generate)], ["check support", seconds(t.check_support)],
                 ["total", seconds(t.total)], ["first token after", seconds(t.time_to_first_token)],
-                ["prompt tokens", String(t.prompt_tokens)], ["tokens generated", String(t.tokens_generated)]];
+                [reader ? "tokens read" : "prompt tokens", String(t.prompt_tokens)], ["tokens generated", String(t.tokens_generated)]];
+  if (a.margin !== null && a.margin !== undefined) rows.push([reader ? "no-answer gap" : "margin", a.margin.toFixed(2)]);
   if (t.generate > 0 && t.tokens_generated) rows.push(["tokens / s", (t.tokens_generated / t.generate).toFixed(1)]);
   if (a.votes && Object.keys(a.votes).length) rows.push(["votes", Object.entries(a.votes).map(([k, n]) => `${k}: ${n}`).join(", ")]);
   const table = el("table");
