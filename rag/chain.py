@@ -21,7 +21,7 @@ from rag.answer.base import Answerer, Draft
 from rag.answer.generative import PROMPT_MARGIN_TOKENS, GenerativeAnswerer
 from rag.answer.groundedness import GroundednessScorer
 from rag.answer.prompt import load_template
-from rag.answer.voting import majority, vote_key, vote_orders
+from rag.answer.voting import in_retrieval_order, majority, vote_key, vote_orders
 from rag.errors import InputError
 from rag.filters import ChunkFilter, parse_filter
 from rag.generator import Generator
@@ -258,17 +258,6 @@ class RagChain:
                           engine=self.engine, **voted)  # type: ignore[arg-type]
         chosen = next(a for a in drafts if vote_key(a.text, a.refused) == winner)
         return replace(in_retrieval_order(chosen, hits), **voted)  # type: ignore[arg-type]
-
-
-def in_retrieval_order(answer: Answer, hits: tuple[Hit, ...]) -> Answer:
-    """A draft's sources put back in retrieval order, its cited blocks and span renumbered to
-    match (a voted draft saw the chunks in another order)."""
-    rank = {h.chunk.id: i for i, h in enumerate(hits)}
-    order = sorted(range(len(answer.sources)), key=lambda i: rank.get(answer.sources[i].chunk_id, i))
-    number = {old + 1: new + 1 for new, old in enumerate(order)}
-    span = replace(answer.span, block=number[answer.span.block]) if answer.span else None
-    return replace(answer, sources=tuple(answer.sources[i] for i in order), span=span,
-                   cited=tuple(sorted(number[c] for c in answer.cited if c in number)))
 
 
 def _drain(pieces: PyGenerator[str, None, Answer]) -> Answer:

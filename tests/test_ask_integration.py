@@ -117,7 +117,7 @@ def test_an_answer_from_memory_is_withdrawn_unless_the_check_is_off(demo_index: 
     def ask(*extra: str) -> dict:
         result = subprocess.run([sys.executable, "-m", "rag.cli", "ask", "What is the capital of Peru?",
                                  "--index", str(demo_index), "--json", "--max-new-tokens", "24",
-                                 "--adapter", "none", "--mode", "free", *extra],
+                                 "--engine", "generator", "--adapter", "none", "--mode", "free", *extra],
                                 capture_output=True, text=True, timeout=600)
         assert result.returncode == 0, result.stderr
         return dict(json.loads(result.stdout))

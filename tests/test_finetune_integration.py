@@ -138,7 +138,8 @@ def test_cli_ask_extractive_marks_the_span_in_its_sentence(demo_index: Path) -> 
     import sys
 
     args = [sys.executable, "-m", "rag.cli", "ask", "What do B cells produce?", "--index", str(demo_index),
-            "--adapter", "none", "--mode", "extractive", "--max-new-tokens", "8", "--min-support", "none"]
+            "--engine", "generator", "--adapter", "none", "--mode", "extractive", "--max-new-tokens", "8",
+            "--min-support", "none"]
     result = subprocess.run([*args, "--json"], capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout)
@@ -150,8 +151,8 @@ def test_cli_ask_extractive_marks_the_span_in_its_sentence(demo_index: Path) -> 
     assert f"From [{span['block']}]: " in shown.stdout and f"«{out['answer']}»" in shown.stdout
 
 
-def test_the_default_pipeline_answers_with_the_packaged_adapter(demo_index: Path, minilm) -> None:
-    p = Pipeline(index=demo_index, embedder=minilm)
+def test_the_generator_engine_answers_with_the_packaged_adapter(demo_index: Path, minilm) -> None:
+    p = Pipeline(index=demo_index, embedder=minilm, engine="generator")
     assert p.generator().adapter.endswith("squad2-grounded")
     answer = p.ask("Who invented packet switching?")  # the demo's question
     assert answer.text == "Donald Davies" and not answer.refused  # a short span, not a sentence

@@ -12,8 +12,10 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import replace
 
 from rag.answer.groundedness import normalize_answer
+from rag.types import Answer, Hit
 
 REFUSAL_VOTE = "<refusal>"
 
@@ -45,3 +47,14 @@ def majority(keys: Sequence[str]) -> tuple[str | None, dict[str, int]]:
     split = dict(Counter(keys).most_common())
     best, count = next(iter(split.items()))
     return (best if 2 * count > len(keys) else None), split
+
+
+def in_retrieval_order(answer: Answer, hits: tuple[Hit, ...]) -> Answer:
+    """A draft's sources put back in retrieval order, its cited blocks and span renumbered to
+    match (a voted draft saw the chunks in another order)."""
+    rank = {h.chunk.id: i for i, h in enumerate(hits)}
+    order = sorted(range(len(answer.sources)), key=lambda i: rank.get(answer.sources[i].chunk_id, i))
+    number = {old + 1: new + 1 for new, old in enumerate(order)}
+    span = replace(answer.span, block=number[answer.span.block]) if answer.span else None
+    return replace(answer, sources=tuple(answer.sources[i] for i in order), span=span,
+                   cited=tuple(sorted(number[c] for c in answer.cited if c in number)))
