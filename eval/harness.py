@@ -130,6 +130,8 @@ class Harness:
     def pipeline(self, variant: str) -> tuple[Pipeline, bool]:
         closed_book, options = parse_variant(variant)
         config = apply_options(self.base.config, options)
+        if self.run.gold_paragraph and config.answer.engine == "reader" and config.answer.refusal_threshold is None:
+            config = apply_options(config, {"answer.refusal_threshold": gold_threshold(config)})
         # Variants whose generators load alike share one (max_new_tokens is given per answer);
         # the reader engine needs none (but closed-book always generates).
         key = tuple(getattr(config.generator, f.name) for f in dataclasses.fields(config.generator)
@@ -233,6 +235,16 @@ class Harness:
                           "seconds": round(time.perf_counter() - started, 1)}}
         write_reports(report, rows, self.run.out)
         return report
+
+
+def gold_threshold(config: RagConfig) -> float | None:
+    """The reader card's threshold for reading one paragraph alone (fitted on its held-back
+    articles read that way), else its retrieval threshold."""
+    from rag.answer.reader.folder import read_card, resolve_reader
+
+    card = read_card(resolve_reader(config.answer.reader))
+    value = card.get("gold_paragraph_threshold", card.get("no_answer_threshold"))
+    return float(value) if value is not None else None
 
 
 def gold_hit(item: EvalItem) -> Hit:

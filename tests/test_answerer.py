@@ -148,3 +148,20 @@ def test_eval_scores_generated_answers_with_the_reader_when_asked(tmp_path: Path
     assert answered and all(0.0 <= r["scores"]["reader_support"] <= 1.0 for r in answered)
     assert "reader_detector_auc" in report["variants"]["default"]["hallucination"]
     assert report["variants"]["default"]["engine"] == "generator"
+
+
+def test_post_ask_takes_the_engine_per_question(index: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from rag.serve.app import create_app
+
+    p = Pipeline(index=index, embedder=HashEmbedder(), generator=ExtractiveGenerator(), reader=OverlapReader(),
+                 k=2, mode="free", min_support=None)
+    client = TestClient(create_app(p))
+    question = {"question": "What do bees turn nectar into inside the hive?"}
+    assert client.post("/ask", json=question).json()["engine"] == "reader"
+    generated = client.post("/ask", json={**question, "engine": "generator"}).json()
+    assert generated["engine"] == "generator" and "honey" in generated["answer"]
+    assert client.post("/ask", json={**question, "engine": "oracle"}).status_code == 422
+    options = client.get("/info").json()["ask"]
+    assert options["engine"] == "reader" and options["engines"] == ["reader", "generator"]

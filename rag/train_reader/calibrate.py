@@ -1,7 +1,9 @@
 """The reader's no-answer threshold, fitted on articles held out of training and asked through
 retrieval exactly as `ask` does (same chunker, retriever, k), maximising SQuAD 2.0 F1 (the
 search of rag.finetune.calibrate: every cut between two observed gaps, scored over all
-questions). Never fitted on an article that is measured."""
+questions). Never fitted on an article that is measured. A second threshold, for reading a
+question against its own paragraph alone (`rag eval --gold-paragraph`), is fitted on the same
+questions read that way."""
 
 from __future__ import annotations
 
@@ -28,6 +30,18 @@ def reading_rows(reader: Any, retriever: Any, questions: Sequence[Any], k: int,
         gap = reading.gap if reading is not None else None
         f1 = f1_score(reading.text, [a for a, _ in q.answers]) if reading is not None and answerable else 0.0
         rows.append(CalibrationRow(gap, answerable, reading is None, f1))
+    return rows
+
+
+def paragraph_rows(reader: Any, questions: Sequence[Any], progress: bool = False) -> list[CalibrationRow]:
+    """Each question read against its own paragraph alone (the gold-paragraph setting)."""
+    rows = []
+    for q in tqdm(questions, desc="calibrate (own paragraph)", unit="q", disable=not progress):
+        reading = reader.read(q.question, [q.context])
+        answerable = bool(q.answers)
+        f1 = f1_score(reading.text, [a for a, _ in q.answers]) if answerable and reading.passage >= 0 else 0.0
+        rows.append(CalibrationRow(reading.gap if reading.passage >= 0 else None, answerable,
+                                   reading.passage < 0, f1))
     return rows
 
 
@@ -60,6 +74,10 @@ def calibrate_reader(run: Any, folder: Path, questions: Sequence[Any], articles:
         chosen = random.Random(run.settings.seed + 1).sample(chosen, run.calibration_questions)
     names = list(dict.fromkeys(q.article for q in chosen))
     pipeline = index_articles(run.config, [articles[a] for a in names], work / "calibration", run.progress)
-    rows = reading_rows(SpanReader(folder), pipeline.retriever(), chosen, run.config.retrieval.k, run.progress)
+    reader = SpanReader(folder)
+    rows = reading_rows(reader, pipeline.retriever(), chosen, run.config.retrieval.k, run.progress)
     (work / "calibration_rows.json").write_text(json.dumps([r.__dict__ for r in rows]), encoding="utf-8")
-    return {**fit(rows), "articles": names}
+    # The same questions against their own paragraph: one window, not k, so its gaps run
+    # otherwise; its own threshold serves `rag eval --gold-paragraph` (never `ask`).
+    own = fit(paragraph_rows(reader, chosen, run.progress))
+    return {**fit(rows), "articles": names, "gold_paragraph": own}

@@ -37,6 +37,7 @@ def make_card(run: Any, counts: dict[str, int], windows: int, result: Any, calib
         "wall_seconds": round(seconds, 1),
         "no_answer_rule": "refuse when best span score - lowest window null score < threshold",
         "no_answer_threshold": calibration.get("threshold"),
+        "gold_paragraph_threshold": (calibration.get("gold_paragraph") or {}).get("threshold"),
         "calibration": calibration,
         "command": run.command or " ".join(sys.argv),
         "made_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
