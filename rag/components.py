@@ -156,11 +156,11 @@ class Components:
         c = self.config
         if c.answer.engine == "reader" and not closed_book:
             from rag.answer.extractive import ReaderAnswerer
-            from rag.answer.reader.folder import resolve_reader
+            from rag.answer.reader.folder import check_tokenizer, resolve_reader
 
             if self._reader is not None:
                 return ReaderAnswerer(self._reader, c.prompt.refusal)
-            resolve_reader(c.answer.reader)  # a missing reader is an error now, not at the first question
+            check_tokenizer(resolve_reader(c.answer.reader))  # a bad reader is an error now, not at the first question
             return ReaderAnswerer(self.reader, c.prompt.refusal)
         return GenerativeAnswerer(self.generator, load_template(c.prompt.template, closed_book), c.prompt.refusal,
                                   c.generator.max_new_tokens, c.answer.mode)
@@ -216,8 +216,8 @@ class Components:
 
         c = self.config
         min_score = None if c.retrieval.mode == "lexical" else c.retrieval.min_score  # a cosine, not BM25
-        retriever = None if closed_book else self.retriever()  # a missing index is the first error
-        answerer = self.answerer(closed_book)
+        answerer = self.answerer(closed_book)  # a bad reader folder is a configuration error: first
+        retriever = None if closed_book else self.retriever()
         threshold = self.refusal_threshold(answerer.engine)
         settings = ChainSettings(k=c.retrieval.k, min_score=min_score,
                                  max_new_tokens=c.generator.max_new_tokens, template=c.prompt.template,

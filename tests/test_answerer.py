@@ -89,7 +89,8 @@ def test_a_missing_reader_folder_is_a_clear_error_with_exit_code_2(index: Path, 
     assert code == 2 and "nope" in capsys.readouterr().err
 
 
-def test_a_reader_for_another_tokenizer_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_reader_for_another_tokenizer_is_refused(index: Path, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
     folder = tmp_path / "reader"
     folder.mkdir()
     shutil.copyfile(encoder_folder(None) / "tokenizer.json", folder / "tokenizer.json")
@@ -99,6 +100,8 @@ def test_a_reader_for_another_tokenizer_is_refused(tmp_path: Path, capsys: pytes
 
     with pytest.raises(ReaderLoadError, match="another tokenizer"):
         SpanReader(folder)
+    assert main(["ask", "Where do owls hunt?", "--index", str(index), "--reader", str(folder)]) == 2
+    assert "another tokenizer" in capsys.readouterr().err
     (folder / "model.safetensors").unlink()
     with pytest.raises(ReaderLoadError, match="lacks model.safetensors"):
         SpanReader(folder)
