@@ -21,6 +21,8 @@ def _register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--calibration-articles", default="", help="articles held out of training to fit "
                    "the no-answer threshold through retrieval (comma-separated)")
     p.add_argument("--calibration-questions", type=int, help="sample this many of their questions")
+    p.add_argument("--max-refusal", type=float, default=0.30, help="the threshold may refuse at most this "
+                   "share of answerable calibration questions (default 0.30; 1 = maximise SQuAD 2.0 F1 alone)")
     p.add_argument("--exclude-articles", default="", help="articles left out of everything")
     p.add_argument("--limit", type=int, default=1000, help="training examples (default 1000)")
     p.add_argument("--retrieval-articles", type=int, default=40, help="training articles indexed for "
@@ -52,6 +54,8 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
     if args.limit < 1:
         raise InputError(f"--limit must be >= 1; got {args.limit}")
     check_window(args.max_length, args.stride)
+    if not 0.0 <= args.max_refusal <= 1.0:
+        raise InputError(f"--max-refusal must be between 0 and 1; got {args.max_refusal}")
     try:
         settings = ReaderTrainSettings(lr=args.lr, epochs=args.epochs, max_steps=args.max_steps,
                                        batch_size=args.batch_size, grad_accum=args.grad_accum,
@@ -62,6 +66,7 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
     run = ReaderRun(data=tuple(args.data), out=args.out, calibration_articles=split(args.calibration_articles),
                     exclude_articles=split(args.exclude_articles), limit=args.limit,
                     retrieval_articles=args.retrieval_articles, calibration_questions=args.calibration_questions,
+                    max_refusal=args.max_refusal,
                     settings=settings, config=load_config(args.config), encoder=args.encoder,
                     resume=args.resume, command="rag " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
                     progress=sys.stderr.isatty() or not args.json)

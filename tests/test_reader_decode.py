@@ -21,24 +21,27 @@ OFFSETS = offsets([[(-1, -1), (-1, -1), (0, 3), (4, 9), (10, 12)],
                    [(-1, -1), (-1, -1), (0, 5), (6, 8), (9, 14)]])
 
 
-def test_the_best_span_is_the_highest_start_plus_end_over_all_windows() -> None:
-    start = np.array([[0.0, 9.0, 1.0, 2.0, 0.0], [0.0, 9.0, 0.5, 3.0, 0.0]])
-    end = np.array([[0.0, 9.0, 0.0, 1.0, 2.5], [0.0, 9.0, 0.0, 0.0, 2.0]])
+def test_the_answer_comes_from_the_window_with_the_largest_gap() -> None:
+    start = np.array([[0.0, 9.0, 1.0, 2.0, 0.0], [2.0, 9.0, 0.5, 3.0, 0.0]])
+    end = np.array([[0.0, 9.0, 0.0, 1.0, 2.5], [2.0, 9.0, 0.0, 0.0, 2.0]])
     choice = best_span(start, end, OFFSETS)
-    # window 0: (3,4) = 2 + 2.5 = 4.5; window 1: (3,4) = 3 + 2 = 5.0 -> window 1 wins;
-    # the question token (logit 9) never counts.
-    assert (choice.window, choice.start_token, choice.end_token) == (1, 3, 4)
-    assert choice.score == pytest.approx(5.0)
-    assert char_span(OFFSETS, choice) == (6, 14)
+    # window 0: best (3,4) = 2 + 2.5 = 4.5, null 0 -> gap 4.5; window 1: best (3,4) = 3 + 2 = 5.0,
+    # null 4 -> gap 1.0. Window 0 wins although window 1 holds the higher span score; the
+    # question token (logit 9) never counts.
+    assert (choice.window, choice.start_token, choice.end_token) == (0, 3, 4)
+    assert choice.score == pytest.approx(4.5) and choice.null == pytest.approx(0.0)
+    assert choice.gap == pytest.approx(4.5)
+    assert char_span(OFFSETS, choice) == (4, 12)
 
 
-def test_the_null_is_the_lowest_cls_score_and_the_gap_compares_them() -> None:
+def test_the_gap_is_against_the_same_windows_null_and_the_threshold_cuts_it() -> None:
     start = np.array([[3.0, 0, 1.0, 0, 0], [-1.0, 0, 0, 0, 0]])
     end = np.array([[2.0, 0, 1.0, 0, 0], [0.5, 0, 0, 0, 0]])
     choice = best_span(start, end, OFFSETS)
-    assert choice.null == pytest.approx(-0.5)  # min(3 + 2, -1 + 0.5)
-    assert choice.score == pytest.approx(2.0) and choice.gap == pytest.approx(2.5)
-    assert answers(choice.gap, 2.5) and not answers(choice.gap, 2.6) and answers(choice.gap, None)
+    # window 0: span 2, null 5 -> gap -3; window 1: span 0, null -0.5 -> gap 0.5.
+    assert choice.window == 1 and choice.null == pytest.approx(-0.5)
+    assert choice.score == pytest.approx(0.0) and choice.gap == pytest.approx(0.5)
+    assert answers(choice.gap, 0.5) and not answers(choice.gap, 0.6) and answers(choice.gap, None)
 
 
 def test_an_end_before_its_start_or_too_long_a_span_is_never_chosen() -> None:

@@ -45,9 +45,10 @@ def paragraph_rows(reader: Any, questions: Sequence[Any], progress: bool = False
     return rows
 
 
-def fit(rows: Sequence[CalibrationRow]) -> dict[str, Any]:
-    """The threshold maximising SQuAD 2.0 F1 on `rows`, and what it does there."""
-    threshold, with_cut, without = fit_threshold(rows, max_refusal=1.0)
+def fit(rows: Sequence[CalibrationRow], max_refusal: float = 1.0) -> dict[str, Any]:
+    """The threshold maximising SQuAD 2.0 F1 on `rows` among those refusing at most
+    `max_refusal` of the answerable rows, and what it does there."""
+    threshold, with_cut, without = fit_threshold(rows, max_refusal=max_refusal)
     if threshold is None:  # answering everything scored best: cut below every gap
         gaps = [r.margin for r in rows if r.margin is not None]
         threshold = round(min(gaps) - 1.0, 4) if gaps else 0.0
@@ -57,7 +58,7 @@ def fit(rows: Sequence[CalibrationRow]) -> dict[str, Any]:
             "squad2_f1_without": round(without, 4), "squad2_f1_at_zero": round(squad2_score(rows, 0.0), 4),
             "answerable_refused_with": round(answerable_refusal_rate(rows, threshold), 4),
             "false_answer_rate_with": round(len(answered_wrongly) / max(1, len(unanswerable)), 4),
-            "n": len(rows), "n_answerable": sum(r.answerable for r in rows)}
+            "max_refusal": max_refusal, "n": len(rows), "n_answerable": sum(r.answerable for r in rows)}
 
 
 def calibrate_reader(run: Any, folder: Path, questions: Sequence[Any], articles: dict[str, Any],
@@ -79,5 +80,9 @@ def calibrate_reader(run: Any, folder: Path, questions: Sequence[Any], articles:
     (work / "calibration_rows.json").write_text(json.dumps([r.__dict__ for r in rows]), encoding="utf-8")
     # The same questions against their own paragraph: one window, not k, so its gaps run
     # otherwise; its own threshold serves `rag eval --gold-paragraph` (never `ask`).
-    own = fit(paragraph_rows(reader, chosen, run.progress))
-    return {**fit(rows), "articles": names, "gold_paragraph": own}
+    own = paragraph_rows(reader, chosen, run.progress)
+    # The cap keeps the search from its degenerate optimum: with a weak no-answer score,
+    # refusing nearly everything scores best on SQuAD 2.0 and is useless to a user. The
+    # uncapped optimum is kept beside it.
+    return {**fit(rows, run.max_refusal), "articles": names, "uncapped": fit(rows),
+            "gold_paragraph": {**fit(own, run.max_refusal), "uncapped": fit(own)}}

@@ -48,7 +48,8 @@ class ReaderRun:
         out: the reader folder written; `out/.work` keeps examples, the retrieval index and
             checkpoints (never shipped).
         calibration_articles: articles held out of training, asked through retrieval to fit the
-            no-answer threshold (none: no threshold is fitted; 0.0 is used).
+            no-answer threshold (none: no threshold is fitted; 0.0 is used); max_refusal: the
+            share of their answerable questions the threshold may refuse at most.
         exclude_articles: articles left out of everything (kept for measurement).
         limit: training examples (the mix of `shares`); retrieval_articles: articles of the
             training pool indexed for retrieved examples (the SQuAD 2.0 ones first).
@@ -62,6 +63,7 @@ class ReaderRun:
     limit: int = 1000
     retrieval_articles: int = 40
     calibration_questions: int | None = None
+    max_refusal: float = 0.30  # the threshold may refuse at most this share of answerable questions
     shares: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_SHARES))
     settings: ReaderTrainSettings = field(default_factory=ReaderTrainSettings)
     config: RagConfig = field(default_factory=RagConfig)
