@@ -78,3 +78,14 @@ def test_when_answering_everything_is_best_the_cut_lies_below_every_gap() -> Non
     rows = [CalibrationRow(1.0, True, False, 1.0), CalibrationRow(2.0, True, False, 1.0)]
     fitted = fit(rows)
     assert fitted["threshold"] < 1.0 and fitted["squad2_f1_with"] == pytest.approx(1.0)
+
+
+def test_the_cap_on_answerable_refusals_keeps_the_search_off_refusing_everything() -> None:
+    # A weak no-answer score: the right answers and the unanswerables have mixed gaps.
+    rows = [CalibrationRow(1.0, True, False, 1.0), CalibrationRow(2.0, True, False, 0.0),
+            CalibrationRow(3.0, False, False, 0.0), CalibrationRow(4.0, False, False, 0.0)]
+    # Uncapped: refusing all scores (0 + 0 + 1 + 1) / 4 = .5, the best (cut above 4).
+    assert fit(rows)["threshold"] > 4.0 and fit(rows)["squad2_f1_with"] == pytest.approx(0.5)
+    capped = fit(rows, max_refusal=0.5)
+    # At most one answerable refused: the cut at 1.5 gives (0 + 0 + 0 + 0) / 4; no cut gives .25.
+    assert capped["answerable_refused_with"] <= 0.5 and capped["squad2_f1_with"] == pytest.approx(0.25)
