@@ -119,7 +119,7 @@ def test_finetune_end_to_end_writes_card_and_calibrates_on_training_questions(tm
     assert not examples & {q["id"] for q in calibration}
     assert sorted(p.name for p in (out / ".work" / "docs").iterdir()) == ["Packet_switching.md"]
     # The adapter and its card's threshold are what a Pipeline with this adapter uses.
-    p = Pipeline(index=out / ".work" / "index", adapter=str(out), config=config)
+    p = Pipeline(index=out / ".work" / "index", adapter=str(out), config=config, engine="generator")
     assert p.refusal_threshold() == card["refusal_thresholds"]["free"]
     # Recalibrating refits the thresholds without training: the weights and training record stay.
     weights = (out / "adapter_model.safetensors").read_bytes()

@@ -80,7 +80,8 @@ def load_split(run: FinetuneRun) -> tuple[list[EvalItem], list[dict[str, Any]]]:
 def build_index(run: FinetuneRun, work: Path, articles: list[dict[str, Any]]) -> Pipeline:
     """A Pipeline over the split's own documents only (no measured article leaks in)."""
     # Training starts from the base model, on PyTorch (it needs gradients).
-    base_model: dict[str, Any] = {"generator.adapter": None, "generator.backend": "torch"}
+    base_model: dict[str, Any] = {"generator.adapter": None, "generator.backend": "torch",
+                                  "answer.engine": "generator"}  # an adapter is for the generator engine
     if run.index is not None:
         return Pipeline(index=run.index, config=run.config, min_support=None, **base_model)
     pipeline = Pipeline(index=work / "index", config=run.config, min_support=None, **base_model)
@@ -99,7 +100,7 @@ def calibrate(pipeline: Pipeline, generator: Any, items: list[EvalItem], mode: s
     """Ask the calibration questions with the trained adapter and fit the threshold for `mode`."""
     from rag.answer_match import f1_score
 
-    options: dict[str, Any] = {"answer.mode": mode, "answer.calibrated_refusal": False}
+    options: dict[str, Any] = {"answer.mode": mode, "answer.calibrated_refusal": False, "answer.engine": "generator"}
     asker = Pipeline(config=pipeline.config, embedder=pipeline.embedder(pipeline.store()),
                      store=pipeline.store(), generator=generator, min_support=None, **options)
     chain = asker.chain()
