@@ -95,7 +95,7 @@ def test_a_new_process_answers_without_importing_torch_or_transformers(demo_inde
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    assert result["heavy"] == [] and result["text"]
+    assert result["heavy"] == [] and result["text"]  # the default engine: the reader
 
 
 def test_the_pipeline_picks_the_configured_backend(tmp_path: Path) -> None:
