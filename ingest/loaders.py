@@ -29,13 +29,16 @@ class FoundFile:
 
     path: Path
     source: str
+    outside: bool = False  # a symlink out of a confined root: listed to be reported, never read
 
 
-def discover(root: str | Path) -> tuple[list[FoundFile], int]:
+def discover(root: str | Path, confine: bool = False) -> tuple[list[FoundFile], int]:
     """List ingestible files under `root`, following symlinks without looping.
 
     Hidden files and folders (name starting with '.') are skipped silently; files with
-    other extensions are counted as ignored.
+    other extensions are counted as ignored. With `confine`, symlinks are followed only while
+    they stay inside `root` (resolved): a folder link out of it is not entered and a file link
+    out of it is listed with `outside=True`, to be reported and never read (`rag serve`).
 
     Returns:
         (files sorted by source, number of ignored files)
@@ -49,22 +52,30 @@ def discover(root: str | Path) -> tuple[list[FoundFile], int]:
     found: list[FoundFile] = []
     ignored = 0
     seen_dirs: set[tuple[int, int]] = set()
+    real_root = root.resolve()
     for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
         stat = os.stat(dirpath)
         if (stat.st_dev, stat.st_ino) in seen_dirs:  # a symlink loop or a second way in
             dirnames[:] = []
             continue
         seen_dirs.add((stat.st_dev, stat.st_ino))
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".")
+                             and not (confine and not _inside(Path(dirpath) / d, real_root)))
         for name in filenames:
             if name.startswith("."):
                 continue
             path = Path(dirpath) / name
             if path.suffix.lower() in SUPPORTED_EXTENSIONS and (path.is_file() or path.is_symlink()):
-                found.append(FoundFile(path, path.relative_to(root).as_posix()))
+                found.append(FoundFile(path, path.relative_to(root).as_posix(),
+                                       confine and not _inside(path, real_root)))
             else:
                 ignored += 1
     return sorted(found, key=lambda f: f.source), ignored
+
+
+def _inside(path: Path, real_root: Path) -> bool:
+    """Whether `path`, its symlinks resolved, lies under `real_root`."""
+    return path.resolve().is_relative_to(real_root)
 
 
 def decode_text(data: bytes) -> str:

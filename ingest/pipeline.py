@@ -32,6 +32,7 @@ from rag.store import Store, check_embedding_model
 from rag.types import Chunk, ManifestEntry
 
 log = logging.getLogger(__name__)
+OUTSIDE = "a symlink out of the ingested folder: not read (this ingest is confined to the folder)"
 GROUP_CHUNKS = 512  # chunks embedded and written per group: bounds memory and lost work
 
 
@@ -48,10 +49,10 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _plan(root: Path, store: Store, chunker: Chunker, report: IngestReport
+def _plan(root: Path, store: Store, chunker: Chunker, report: IngestReport, confine: bool = False
           ) -> tuple[list[_Work], list[str]]:
     """Read every file, keep the new or changed ones chunked; list sources that disappeared."""
-    files, report.files_ignored = discover(root)
+    files, report.files_ignored = discover(root, confine)
     report.files_seen = len(files)
     if not files:
         raise NothingToIngestError(f"no .txt, .md, .pdf or .html files under {str(root)!r} "
@@ -59,6 +60,10 @@ def _plan(root: Path, store: Store, chunker: Chunker, report: IngestReport
     manifest = store.manifest()
     work: list[_Work] = []
     for found in files:
+        if found.outside:
+            report.files_failed.append({"path": found.source, "error": OUTSIDE})
+            log.warning("skipped %s: %s", found.source, OUTSIDE)
+            continue
         try:
             data = read_bytes(found.path)
             file_hash = hashlib.sha256(data).hexdigest()
@@ -75,7 +80,7 @@ def _plan(root: Path, store: Store, chunker: Chunker, report: IngestReport
             continue
         is_new = old is None or (old.status == "pending" and not old.file_hash)
         work.append(_Work(found.source, file_hash, chunks, old.chunk_ids if old else (), is_new))
-    present = {f.source for f in files}
+    present = {f.source for f in files if not f.outside}
     removed = sorted(s for s in manifest if s not in present)
     if not work and report.files_unchanged == 0:
         raise NothingToIngestError(f"nothing ingestible under {str(root)!r}: all "
@@ -160,7 +165,7 @@ def mark_written(store: Store) -> None:
 
 def ingest_folder(root: str | Path, *, embedder: Embedder, store: Store, chunker: Chunker,
                   lexical: LexicalIndex | None = None, progress: bool = True,
-                  on_progress: Callable[[int, int], None] | None = None) -> IngestReport:
+                  on_progress: Callable[[int, int], None] | None = None, confine: bool = False) -> IngestReport:
     """Bring the index in step with the folder `root`.
 
     Args:
@@ -171,6 +176,7 @@ def ingest_folder(root: str | Path, *, embedder: Embedder, store: Store, chunker
         lexical: the BM25 index kept in step with the store (None: none kept).
         progress: show a progress bar while embedding.
         on_progress: called with (chunks done, chunks to do) as groups are embedded and written.
+        confine: read no file through a symlink out of `root` (each is reported as failed).
 
     Returns:
         An IngestReport.
@@ -190,7 +196,7 @@ def ingest_folder(root: str | Path, *, embedder: Embedder, store: Store, chunker
         if lexical is not None:  # repair what a killed run or an older version left behind
             sync_with_store(lexical, store, progress)
         # 2. Read and chunk what changed; find what disappeared.
-        work, removed = _plan(root, store, chunker, report)
+        work, removed = _plan(root, store, chunker, report, confine)
         store.set_metadata({"source_root": str(root.resolve()), "embedding_model": embedder.name,
                             "embedding_dimension": embedder.dimension,
                             "embedding_max_tokens": embedder.max_tokens,

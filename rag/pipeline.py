@@ -154,7 +154,7 @@ class Pipeline(Components):
 
     # -- ingest --------------------------------------------------------------------------
     def ingest(self, folder: str | Path, progress: bool = True,
-               on_progress: Callable[[int, int], None] | None = None) -> Any:
+               on_progress: Callable[[int, int], None] | None = None, confine: bool = False) -> Any:
         """Bring the index in step with `folder` (incremental). Returns an IngestReport.
 
         A folder unchanged since the last clean ingest of a local index is answered from the
@@ -163,6 +163,8 @@ class Pipeline(Components):
         Args:
             progress: a progress bar on stderr.
             on_progress: called with (chunks done, chunks to do) as the ingest advances.
+            confine: follow no symlink out of `folder` (a file reached through one is reported
+                as failed and not read): what `rag serve` ingests.
         """
         from ingest import stamp
         from ingest.loaders import discover
@@ -172,17 +174,18 @@ class Pipeline(Components):
         settings = {name: asdict(getattr(self.config, name)) for name in ("index", "chunking", "embedding")}
         documents = None
         if index is not None and Path(folder).is_dir():
-            found, ignored = discover(Path(folder))
+            found, ignored = discover(Path(folder), confine)
             paths = {f.source: f.path for f in found}
-            if paths and stamp.unchanged(index, Path(folder), {**settings, "embedder": self._embedder_name()}, paths,
-                                         self._index_state(index)):
+            used = {**settings, "embedder": self._embedder_name()}
+            if paths and not any(f.outside for f in found) \
+                    and stamp.unchanged(index, Path(folder), used, paths, self._index_state(index)):
                 from ingest.report import IngestReport
 
                 return IngestReport(files_seen=len(paths), files_unchanged=len(paths), files_ignored=ignored,
                                     seconds=time.perf_counter() - started)
             documents = stamp.document_stats(paths)  # before reading: a file edited meanwhile is seen next time
             stamp.remove(index)
-        report = self._ingest(folder, progress, on_progress)
+        report = self._ingest(folder, progress, on_progress, confine)
         if index is not None and documents is not None and not report.files_failed:
             getattr(self.lexical_index(), "checkpoint", lambda: None)()
             used = {**settings, "embedder": self.embedder().name}
@@ -206,7 +209,8 @@ class Pipeline(Components):
 
         return index_state(index / LOCK_FILE, [Path(self.lexical_path())])
 
-    def _ingest(self, folder: str | Path, progress: bool, on_progress: Callable[[int, int], None] | None) -> Any:
+    def _ingest(self, folder: str | Path, progress: bool, on_progress: Callable[[int, int], None] | None,
+                confine: bool = False) -> Any:
         from ingest.chunking import Chunker
         from ingest.pipeline import ingest_folder
 
@@ -217,7 +221,7 @@ class Pipeline(Components):
                           chunking.chunk_size_tokens, chunking.chunk_overlap_tokens)
         return ingest_folder(folder, embedder=embedder, store=store, chunker=chunker,
                              lexical=self.lexical_index(), progress=progress,
-                             on_progress=on_progress)
+                             on_progress=on_progress, confine=confine)
 
     def forget(self, source: str) -> int:
         """Remove one source's chunks and manifest entry; returns chunks deleted.

@@ -154,6 +154,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+LOCAL = "http://127.0.0.1:8000"  # a Host the server answers (TestClient's own "testserver" is refused)
+
+
+def local_client(app, **kwargs):  # -> TestClient
+    """A TestClient that talks to `app` as a loopback client does."""
+    from fastapi.testclient import TestClient
+
+    return TestClient(app, base_url=kwargs.pop("base_url", LOCAL), **kwargs)
+
+
 @contextlib.contextmanager
 def serving(app):  # -> Iterator[str]
     """Run an ASGI app on a real uvicorn server on loopback in a thread; yields its base URL."""

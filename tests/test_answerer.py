@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import write_docs
+from conftest import local_client, write_docs
 
 from rag import Pipeline
 from rag.answer.reader.folder import ReaderLoadError, encoder_folder
@@ -154,13 +154,11 @@ def test_eval_scores_generated_answers_with_the_reader_when_asked(tmp_path: Path
 
 
 def test_post_ask_takes_the_engine_per_question(index: Path) -> None:
-    from fastapi.testclient import TestClient
-
     from rag.serve.app import create_app
 
     p = Pipeline(index=index, embedder=HashEmbedder(), generator=ExtractiveGenerator(), reader=OverlapReader(),
                  k=2, mode="free", min_support=None)
-    client = TestClient(create_app(p))
+    client = local_client(create_app(p))
     question = {"question": "What do bees turn nectar into inside the hive?"}
     assert client.post("/ask", json=question).json()["engine"] == "reader"
     generated = client.post("/ask", json={**question, "engine": "generator"}).json()

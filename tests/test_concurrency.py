@@ -10,8 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import write_docs
-from fastapi.testclient import TestClient
+from conftest import local_client, write_docs
 
 from rag import Pipeline
 from rag.errors import IngestLockedError
@@ -90,7 +89,7 @@ def test_eight_threads_ask_through_pipeline_while_an_ingest_runs(index: Path) ->
 
 def test_eight_threads_ask_through_the_server_while_it_ingests(index: Path) -> None:
     pipeline = pipe(index, SlowEmbedder())
-    client = TestClient(create_app(pipeline))
+    client = local_client(create_app(pipeline, ingest_roots=[index.parent]))
     result: dict[str, int] = {}
     writer = threading.Thread(target=lambda: result.update(
         status=client.post("/ingest", json={"folder": str(index.parent / "docs")}).status_code))

@@ -11,8 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import fake_pipeline, free_port, serving, write_docs
-from fastapi.testclient import TestClient
+from conftest import fake_pipeline, free_port, local_client, serving, write_docs
 
 from rag import Pipeline
 from rag.fakes import ExtractiveGenerator, HashEmbedder
@@ -54,7 +53,7 @@ def events(body: str) -> list[tuple[str, Any]]:
 
 
 def test_ask_returns_the_cli_json_object(pipeline: Pipeline) -> None:
-    client = TestClient(create_app(pipeline))
+    client = local_client(create_app(pipeline))
     out = client.post("/ask", json={"question": QUESTION, "k": 2}).json()
     assert "honey" in out["answer"] and out["refused"] is False
     assert out["sources"][0]["source"] == "bees.txt" and {"generate", "total"} <= set(out["timings"])
@@ -63,7 +62,7 @@ def test_ask_returns_the_cli_json_object(pipeline: Pipeline) -> None:
 
 
 def test_ask_stream_sends_pieces_then_the_whole_answer(pipeline: Pipeline) -> None:
-    client = TestClient(create_app(pipeline))
+    client = local_client(create_app(pipeline))
     for response in (client.post("/ask/stream", json={"question": QUESTION}),
                      client.post("/ask?stream=true", json={"question": QUESTION})):
         assert response.headers["content-type"].startswith("text/event-stream")
@@ -73,7 +72,7 @@ def test_ask_stream_sends_pieces_then_the_whole_answer(pipeline: Pipeline) -> No
 
 
 def test_openai_chat_completions_with_and_without_streaming(pipeline: Pipeline) -> None:
-    client = TestClient(create_app(pipeline))
+    client = local_client(create_app(pipeline))
     body = {"model": "any", "messages": [{"role": "system", "content": "be brief"},
                                          {"role": "user", "content": QUESTION}], "max_tokens": 64,
             "temperature": 0}
@@ -89,7 +88,7 @@ def test_openai_chat_completions_with_and_without_streaming(pipeline: Pipeline) 
 
 
 def test_errors_are_json_with_the_right_status(pipeline: Pipeline, tmp_path: Path) -> None:
-    client = TestClient(create_app(pipeline))
+    client = local_client(create_app(pipeline))
     bad = client.post("/ask", json={"question": "  "})
     assert bad.status_code == 400 and "question must be a non-empty string" in bad.json()["error"]["message"]
     assert client.post("/ask", json={"question": "x", "filter": {"source": "nope*"}}).status_code == 400
@@ -97,13 +96,13 @@ def test_errors_are_json_with_the_right_status(pipeline: Pipeline, tmp_path: Pat
                        ).status_code == 400
     assert client.post("/ask", json={"k": 2}).status_code == 422  # no question: FastAPI's validation
     missing = Pipeline(engine="generator", index=tmp_path / "nothing", embedder=HashEmbedder(), generator=ExtractiveGenerator())
-    lost = TestClient(create_app(missing)).post("/ask", json={"question": "x"})
+    lost = local_client(create_app(missing)).post("/ask", json={"question": "x"})
     assert lost.status_code == 404 and "no index" in lost.json()["error"]["message"]
     assert "Traceback" not in lost.text
 
 
 def test_health_info_and_ingest(pipeline: Pipeline, tmp_path: Path) -> None:
-    client = TestClient(create_app(pipeline))
+    client = local_client(create_app(pipeline, ingest_roots=[tmp_path]))
     assert client.get("/health").json()["status"] == "ok"
     assert client.get("/info").json()["files"] == 2
     more = write_docs(tmp_path / "docs", {"cats.txt": "Cats purr when content and sleep most of the day."})
@@ -114,7 +113,7 @@ def test_health_info_and_ingest(pipeline: Pipeline, tmp_path: Path) -> None:
 
 
 def test_api_key_is_required_when_set(pipeline: Pipeline) -> None:
-    client = TestClient(create_app(pipeline, api_key="s3cret"))
+    client = local_client(create_app(pipeline, api_key="s3cret"))
     assert client.get("/health").status_code == 200
     assert client.post("/ask", json={"question": QUESTION}).status_code == 401
     ok = client.post("/ask", json={"question": QUESTION}, headers={"Authorization": "Bearer s3cret"})
@@ -123,7 +122,7 @@ def test_api_key_is_required_when_set(pipeline: Pipeline) -> None:
 
 def test_concurrent_requests_queue_for_the_model_without_errors(pipeline: Pipeline) -> None:
     pipeline._generator = SlowGenerator(0.001)
-    client = TestClient(create_app(pipeline))
+    client = local_client(create_app(pipeline))
     results: list[int] = []
 
     def ask() -> None:
@@ -155,7 +154,7 @@ class LanedGenerator(SlowGenerator):
 def test_the_server_runs_as_many_answers_at_once_as_the_generator_has_lanes(pipeline: Pipeline,
                                                                               lanes: int) -> None:
     pipeline._generator = generator = LanedGenerator(lanes)
-    client = TestClient(create_app(pipeline))
+    client = local_client(create_app(pipeline))
     assert client.post("/ask", json={"question": QUESTION}).status_code == 200  # the chain is built
     paths = ["/ask", "/ask?stream=true", "/v1/chat/completions", "/ask"]
     bodies = [{"question": QUESTION}, {"question": QUESTION},
@@ -173,7 +172,7 @@ def test_the_server_runs_as_many_answers_at_once_as_the_generator_has_lanes(pipe
 
 def test_a_request_waiting_past_the_queue_timeout_gets_503(pipeline: Pipeline) -> None:
     pipeline._generator = SlowGenerator(0.2)
-    client = TestClient(create_app(pipeline, queue_timeout=0.05))
+    client = local_client(create_app(pipeline, queue_timeout=0.05))
     first = threading.Thread(target=lambda: client.post("/ask", json={"question": QUESTION}))
     first.start()
     time.sleep(0.1)

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import re
 import time
+from typing import Any
 from pathlib import Path
 
 import pytest
-from conftest import fake_pipeline, make_eval_report, write_docs
-from fastapi.testclient import TestClient
+from conftest import fake_pipeline, local_client, make_eval_report, write_docs
 
 from rag import Pipeline
 from rag.fakes import HashEmbedder
@@ -29,7 +29,7 @@ def pipeline(tmp_path: Path) -> Pipeline:
 
 
 def test_the_page_and_its_files_are_served_and_reach_no_other_host(pipeline: Pipeline) -> None:
-    client = TestClient(create_app(pipeline))
+    client = local_client(create_app(pipeline))
     page = client.get("/")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert "default-src 'self'" in page.headers["content-security-policy"]
@@ -44,7 +44,7 @@ def test_the_page_and_its_files_are_served_and_reach_no_other_host(pipeline: Pip
 
 
 def test_an_answer_brings_each_passage_with_the_answer_highlighted_exactly(pipeline: Pipeline) -> None:
-    client = TestClient(create_app(pipeline))
+    client = local_client(create_app(pipeline))
     out = client.post("/ask", json={"question": QUESTION, "k": 2, "passages": True}).json()
     assert not out["refused"] and out["span"] is not None
     first = out["passages"][out["span"]["block"] - 1]
@@ -58,13 +58,13 @@ def test_an_answer_brings_each_passage_with_the_answer_highlighted_exactly(pipel
 def test_the_streamed_answer_event_carries_the_passages(pipeline: Pipeline) -> None:
     from test_serve import events
 
-    body = TestClient(create_app(pipeline)).post("/ask/stream", json={"question": QUESTION, "passages": True}).text
+    body = local_client(create_app(pipeline)).post("/ask/stream", json={"question": QUESTION, "passages": True}).text
     kind, answer = events(body)[-1]
     assert kind == "answer" and answer["passages"][0]["text"]
 
 
 def test_retrieval_mode_can_change_per_question_and_is_checked(pipeline: Pipeline) -> None:
-    client = TestClient(create_app(pipeline))
+    client = local_client(create_app(pipeline))
     for mode in ("dense", "lexical", "hybrid"):
         out = client.post("/ask", json={"question": QUESTION, "retrieval": mode, "k": 1}).json()
         assert out["sources"][0]["source"] == "bees.txt", mode
@@ -75,7 +75,7 @@ def test_retrieval_mode_can_change_per_question_and_is_checked(pipeline: Pipelin
 
 
 def test_switching_off_an_adapter_that_is_not_there_is_a_clear_400(pipeline: Pipeline) -> None:
-    client = TestClient(create_app(pipeline))
+    client = local_client(create_app(pipeline))
     off = client.post("/ask", json={"question": QUESTION, "adapter": False})
     assert off.status_code == 400 and "cannot be switched off" in off.json()["error"]["message"]
     options = client.get("/info").json()["ask"]
@@ -83,13 +83,13 @@ def test_switching_off_an_adapter_that_is_not_there_is_a_clear_400(pipeline: Pip
 
 
 def test_info_tells_the_page_its_settings_and_the_mirrored_folder(pipeline: Pipeline, tmp_path: Path) -> None:
-    info = TestClient(create_app(pipeline)).get("/info").json()
+    info = local_client(create_app(pipeline)).get("/info").json()
     assert info["ask"]["retrieval"] == "hybrid" and info["ask"]["retrieval_modes"] == ["dense", "lexical", "hybrid"]
     assert info["ask"]["k"] == 4 and info["source_root"] == str((tmp_path / "docs").resolve())
     assert {f["source"] for f in info["sources"]} == set(DOCS) and all(f["ingested_at"] for f in info["sources"])
 
 
-def wait_for_job(client: TestClient, job_id: str) -> dict:
+def wait_for_job(client: Any, job_id: str) -> dict:
     for _ in range(200):
         job = client.get(f"/ingest/jobs/{job_id}").json()
         if job["state"] in ("done", "failed"):
@@ -100,7 +100,7 @@ def wait_for_job(client: TestClient, job_id: str) -> dict:
 
 def test_an_ingest_job_reports_progress_and_its_outcome(pipeline: Pipeline, tmp_path: Path) -> None:
     more = write_docs(tmp_path / "docs", {f"cats{i}.txt": f"Cat number {i} purrs and sleeps." for i in range(5)})
-    with TestClient(create_app(pipeline)) as client:
+    with local_client(create_app(pipeline, ingest_roots=[tmp_path])) as client:
         started = client.post("/ingest/jobs", json={"folder": str(more)})
         assert started.status_code == 202 and started.json()["state"] in ("queued", "running", "done")
         job = wait_for_job(client, started.json()["id"])
@@ -126,7 +126,7 @@ def test_reports_list_summarise_and_serve_only_their_own_files(pipeline: Pipelin
     make_eval_report(root / "run-a")
     (root / "notes.txt").parent.mkdir(exist_ok=True)
     (root / "notes.txt").write_text("not a report")
-    client = TestClient(create_app(pipeline, reports=root))
+    client = local_client(create_app(pipeline, reports=root))
     assert client.get("/reports").json()["reports"] == ["run-a"]
     summary = client.get("/reports/summary", params={"name": "run-a"}).json()
     assert summary["variants"] == ["default", "k=1"] and {"latency.png", "metrics.png"} <= set(summary["plots"])
@@ -136,14 +136,14 @@ def test_reports_list_summarise_and_serve_only_their_own_files(pipeline: Pipelin
     assert png.status_code == 200 and png.content.startswith(b"\x89PNG")
     for name, file in (("run-a", "../notes.txt"), ("..", "report.json"), ("run-a", "answers.jsonl"), ("nope", "x.png")):
         assert client.get("/reports/file", params={"name": name, "file": file}).status_code == 404, (name, file)
-    empty = TestClient(create_app(pipeline)).get("/reports/summary", params={"name": "run-a"})
+    empty = local_client(create_app(pipeline)).get("/reports/summary", params={"name": "run-a"})
     assert empty.status_code == 404 and "--reports" in empty.json()["error"]["message"]
     with pytest.raises(Exception, match="not a folder"):
         create_app(pipeline, reports=tmp_path / "missing")
 
 
 def test_preloading_reports_the_model_state_on_health(pipeline: Pipeline) -> None:
-    with TestClient(create_app(pipeline, preload=True)) as client:
+    with local_client(create_app(pipeline, preload=True)) as client:
         for _ in range(100):
             health = client.get("/health").json()
             if health["model_state"] != "loading":

@@ -58,8 +58,10 @@ class GenerativeAnswerer:
         return int(getattr(getattr(self.generator, "lanes", None), "count", 1))
 
     def capped(self, max_new_tokens: int) -> GenerativeAnswerer:
-        """This answerer, sharing its generator, with a lower answer length limit."""
-        return GenerativeAnswerer(self._generator, self.template, self.refusal,
+        """This answerer, sharing its generator (loaded once, by whichever uses it first), with a
+        lower answer length limit."""
+        shared = self._generator if self.loaded else (lambda: self.generator)
+        return GenerativeAnswerer(shared, self.template, self.refusal,
                                   min(max_new_tokens, self.max_new_tokens), self.mode)
 
     def draft(self, question: str, hits: tuple[Hit, ...]) -> PyGenerator[str, None, Draft]:

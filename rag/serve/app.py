@@ -8,42 +8,41 @@ the store.
     POST /v1/chat/completions   OpenAI-compatible (stream or not); sources in "rag"
     GET  /health, GET /info (+ "ask": the per-question settings), POST /ingest {"folder"}
     GET  /, /static/*, /ingest/jobs, /reports*   the page and what it reads (rag.serve.web)
+
+Every request passes the trust boundary first (rag.serve.trust: Host, Origin, JSON, body size);
+every route but /health and the page needs the API key when one is set; every use of a model
+goes through the gate (rag.serve.gate); a client that goes away stops its answer's generation.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Literal
 
 import anyio
 from fastapi import Depends, FastAPI, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 
-from rag.errors import (
-    ConfigError,
-    IndexNotFoundError,
-    IngestLockedError,
-    InputError,
-    ModelLoadError,
-    NothingToIngestError,
-    RagError,
-)
+from rag.errors import RagError
 from rag.serve.chains import Chains
-from rag.serve.gate import BusyError, ModelGate
+from rag.serve.errors import CLIENT_GONE, error_body, sse, status_of
+from rag.serve.gate import ModelGate
+from rag.serve.limits import ServeLimits
 from rag.serve.openai_api import ChatRequest, chat_chunk, chat_response, question_of
-from rag.serve.reports import NotFoundError, ReportFolders
+from rag.serve.reports import ReportFolders
+from rag.serve.roots import IngestRoots
+from rag.serve.trust import HostPolicy, TrustBoundary
 from rag.serve.web import add_web_routes
 
 log = logging.getLogger(__name__)
-STATUS = [(InputError, 400), (ConfigError, 400), (NothingToIngestError, 400), (IndexNotFoundError, 404),
-          (NotFoundError, 404), (IngestLockedError, 409), (BusyError, 503), (ModelLoadError, 503)]
 
 
 class AskRequest(BaseModel):
@@ -60,21 +59,12 @@ class IngestRequest(BaseModel):
     folder: str
 
 
-def status_of(exc: Exception) -> int:
-    return next((code for kind, code in STATUS if isinstance(exc, kind)), 500)
-
-
-def error_body(exc: Exception) -> dict[str, Any]:
-    return {"error": {"type": type(exc).__name__, "message": str(exc)}}
-
-
-def sse(event: str, data: Any) -> str:
-    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
-
-
 def create_app(pipeline: Any, *, api_key: str | None = None, queue_timeout: float = 120.0,
-               reports: str | Path | None = None, preload: bool = False) -> FastAPI:
-    """The app over `pipeline` (a rag.Pipeline, or anything with chain() and info()).
+               reports: str | Path | None = None, preload: bool = False, bind: str = "127.0.0.1",
+               allowed_hosts: Iterable[str] = (), ingest_roots: Iterable[str | Path] = (),
+               limits: ServeLimits | None = None, docs: bool = False) -> Any:
+    """The app over `pipeline` (a rag.Pipeline, or anything with chain() and info()), behind
+    its trust boundary.
 
     Args:
         api_key: when set, every route but /health, the page and its static files needs
@@ -82,11 +72,18 @@ def create_app(pipeline: Any, *, api_key: str | None = None, queue_timeout: floa
         queue_timeout: seconds a request waits for the busy model before a 503.
         reports: a folder of `rag eval` outputs the page may show.
         preload: load the model in the background at start (/health tells when it is ready).
+        bind: the address the server binds (its Host names are allowed).
+        allowed_hosts: more Host names to answer (`--allowed-host`; "*": any).
+        ingest_roots: the folders ingest over HTTP may read under (none: ingest is off).
+        limits: request limits (ServeLimits() when None).
+        docs: serve the OpenAPI schema at /openapi.json (behind the key).
 
     Raises:
-        InputError: `reports` is not a folder.
+        InputError: `reports` or an ingest root is not a folder.
     """
     folders = ReportFolders(reports) if reports is not None else None
+    roots = IngestRoots(ingest_roots)
+    limits = limits or ServeLimits()
     chains = Chains(pipeline)
 
     @asynccontextmanager
@@ -96,11 +93,20 @@ def create_app(pipeline: Any, *, api_key: str | None = None, queue_timeout: floa
         for task in tasks:
             task.cancel()
 
-    app = FastAPI(title="localrag", version="1", lifespan=lifespan)
-    gate = ModelGate(queue_timeout, chains.lanes)
+    app = FastAPI(title="localrag", version="1", lifespan=lifespan, docs_url=None, redoc_url=None,
+                  openapi_url=None)
+    gate = ModelGate(queue_timeout, chains.lanes, limits.max_waiting)
+    expected = f"Bearer {api_key}".encode() if api_key else None
 
     def chain(body: AskRequest | None = None) -> Any:
         return chains.get(body.retrieval, body.adapter, body.engine) if body is not None else chains.get()
+
+    async def built(body: AskRequest | None = None) -> Any:
+        """The chain for `body`'s settings, built through the gate when new (it may load a model)."""
+        settings = (body.retrieval, body.adapter, body.engine) if body is not None else (None, None, None)
+        if not chains.has(*settings):
+            await gate.run(lambda: chain(body))
+        return await anyio.to_thread.run_sync(lambda: chain(body))
 
     def answered(answer: Any, body: AskRequest) -> dict[str, Any]:
         out = dict(answer.to_dict())
@@ -109,7 +115,8 @@ def create_app(pipeline: Any, *, api_key: str | None = None, queue_timeout: floa
         return out
 
     async def authorised(request: Request) -> None:
-        if api_key and request.headers.get("authorization") != f"Bearer {api_key}":
+        if expected is not None and not hmac.compare_digest(
+                request.headers.get("authorization", "").encode(), expected):
             raise PermissionError("missing or wrong API key: send Authorization: Bearer KEY")
 
     @app.exception_handler(RagError)
@@ -118,56 +125,62 @@ def create_app(pipeline: Any, *, api_key: str | None = None, queue_timeout: floa
 
     @app.exception_handler(PermissionError)
     async def on_denied(request: Request, exc: PermissionError) -> JSONResponse:
-        return JSONResponse(error_body(exc), status_code=401)
+        return JSONResponse({"error": {"type": "Unauthorized", "message": str(exc)}}, status_code=401)
 
     @app.exception_handler(Exception)
     async def on_bug(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error on %s", request.url.path)  # the server's log keeps the traceback
-        return JSONResponse(error_body(RagError(f"internal error: {type(exc).__name__}: {exc}")), status_code=500)
+        return JSONResponse(error_body(exc), status_code=500)
 
     guard = [Depends(authorised)]
-    add_web_routes(app, pipeline, gate, guard, error_body, folders)
+    add_web_routes(app, pipeline, gate, guard, error_body, folders, roots)
+    if docs:
+        @app.get("/openapi.json", dependencies=guard, include_in_schema=False)
+        async def openapi() -> dict[str, Any]:
+            return app.openapi()
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
         return {"status": "ok", "model_loaded": chains.loaded, "model_state": chains.state,
-                "model_error": chains.error, "waiting": gate.waiting, "busy": gate.busy}
+                "waiting": gate.waiting, "busy": gate.busy}
 
     @app.get("/info", dependencies=guard)
     async def info() -> dict[str, Any]:
         found = dict(await gate.run(pipeline.info))
         if hasattr(pipeline, "ask_options"):
             found["ask"] = pipeline.ask_options()
+        found["ingest"] = roots.to_dict()
+        found["model_error"] = chains.error or None
         return found
 
     @app.post("/ingest", dependencies=guard)
     async def ingest(body: IngestRequest) -> dict[str, Any]:
+        folder = roots.check(body.folder)
         # Through the gate: this process is the index's single writer, and answers wait for it.
-        report = await gate.run(lambda: pipeline.ingest(body.folder, progress=False))
+        report = await gate.run(lambda: pipeline.ingest(folder, progress=False, confine=True))
         return dict(report.to_dict())  # the lexical index follows on the next search by itself
 
     async def prepared(body: AskRequest) -> Any:
-        """The chain's stream, its input checked now: bad input is a 400 before any event.
-        A chain variant not built yet is built through the gate (it may load a model)."""
-        if not chains.has(body.retrieval, body.adapter, body.engine):
-            await gate.run(lambda: chain(body))
-        return await anyio.to_thread.run_sync(lambda: chain(body).stream(body.question, body.k, body.filter))
+        """The chain's stream, its input checked now: bad input is a 400 before any model work."""
+        limits.check_question(body.question)
+        ready = await built(body)
+        return await anyio.to_thread.run_sync(lambda: ready.stream(body.question, body.k, body.filter))
 
     @app.post("/ask", dependencies=guard)
     async def ask(body: AskRequest, request: Request, stream: bool = False) -> Any:
         if stream:
             return await ask_stream(body, request)
-        if not chains.has(body.retrieval, body.adapter, body.engine):
-            await gate.run(lambda: chain(body))  # alone: it may load a model
-        return await gate.run(lambda: answered(chain(body).ask(body.question, body.k, body.filter), body),
-                              answer=True)
+        answer = await _until_answer(await prepared(body), request)
+        if answer is None:
+            return Response(status_code=CLIENT_GONE)
+        return await anyio.to_thread.run_sync(answered, answer, body)
 
     @app.post("/ask/stream", dependencies=guard)
     async def ask_stream(body: AskRequest, request: Request) -> StreamingResponse:
-        answer_stream = await prepared(body)
+        pieces = _pieces(await prepared(body), request)
 
         async def events() -> AsyncIterator[str]:
-            async for kind, value in _pieces(answer_stream, request):
+            async for kind, value in pieces:
                 if kind == "piece":
                     yield sse("piece", {"text": value})
                 elif kind == "done":
@@ -178,21 +191,26 @@ def create_app(pipeline: Any, *, api_key: str | None = None, queue_timeout: floa
 
         return StreamingResponse(events(), media_type="text/event-stream")
 
-    def capped(max_tokens: int | None) -> Any:
-        """The chain, its generated answers capped at `max_tokens` (OpenAI's max_tokens)."""
-        return chain().capped(max_tokens)
+    async def chat_stream(body: ChatRequest) -> Any:
+        """The chat's question through the default chain, its answer capped at max_tokens."""
+        limits.check_messages(body.messages)
+        question = question_of(body)
+        limits.check_question(question)
+        ready = await built()
+        limits.check_max_tokens(body.max_tokens, ready.settings.max_new_tokens)
+        return await anyio.to_thread.run_sync(lambda: ready.capped(body.max_tokens).stream(question))
 
     @app.post("/v1/chat/completions", dependencies=guard)
     async def chat(body: ChatRequest, request: Request) -> Any:
-        question = question_of(body)
         model = body.model or "localrag"
+        answer_stream = await chat_stream(body)
         if not body.stream:
-            answer = await gate.run(lambda: capped(body.max_tokens).ask(question), answer=True)
-            return chat_response(answer, model)
-        answer_stream = await anyio.to_thread.run_sync(lambda: capped(body.max_tokens).stream(question))
+            answer = await _until_answer(answer_stream, request)
+            return Response(status_code=CLIENT_GONE) if answer is None else chat_response(answer, model)
+        pieces = _pieces(answer_stream, request)
 
         async def events() -> AsyncIterator[str]:
-            async for kind, value in _pieces(answer_stream, request):
+            async for kind, value in pieces:
                 if kind == "piece":
                     yield "data: " + json.dumps(chat_chunk(model, value)) + "\n\n"
                 elif kind == "done":
@@ -203,15 +221,30 @@ def create_app(pipeline: Any, *, api_key: str | None = None, queue_timeout: floa
 
         return StreamingResponse(events(), media_type="text/event-stream")
 
-    async def _pieces(answer_stream: Any, request: Request) -> AsyncIterator[tuple[str, Any]]:
+    def _pieces(answer_stream: Any, request: Request) -> AsyncIterator[tuple[str, Any]]:
+        """The answer's pieces from the gate, queued now (a full queue is a 503 before any
+        response starts); generation stops when the client goes away."""
         cancelled = threading.Event()
-        try:
-            async for kind, value in gate.stream(lambda: iter(answer_stream), lambda _: answer_stream.answer,
-                                                 cancelled):
-                if await request.is_disconnected():
-                    cancelled.set()
-                yield kind, value
-        finally:
-            cancelled.set()  # the client went away: free the generator at its next piece
+        queued = gate.stream(lambda: iter(answer_stream), lambda _: answer_stream.answer, cancelled)
 
-    return app
+        async def relayed() -> AsyncIterator[tuple[str, Any]]:
+            try:
+                async for kind, value in queued:
+                    if await request.is_disconnected():
+                        cancelled.set()
+                    yield kind, value
+            finally:
+                cancelled.set()  # the client went away: free the generator at its next piece
+
+        return relayed()
+
+    async def _until_answer(answer_stream: Any, request: Request) -> Any:
+        """The whole Answer, or None when the client went away first (generation stopped)."""
+        async for kind, value in _pieces(answer_stream, request):
+            if kind == "done":
+                return value
+            if kind == "error":
+                raise value
+        return None
+
+    return TrustBoundary(app, HostPolicy(bind, allowed_hosts), limits.max_body_bytes)

@@ -46,11 +46,13 @@ class IngestJobs:
     def get(self, job_id: str) -> IngestJob | None:
         return self._jobs.get(job_id)
 
-    def run(self, job: IngestJob, pipeline: Any) -> None:
-        """Run `job` (in a worker thread, inside the gate), recording progress and outcome."""
+    def run(self, job: IngestJob, pipeline: Any, folder: Any = None) -> None:
+        """Run `job` (in a worker thread, inside the gate), recording progress and outcome.
+        `folder`: the job's folder as checked against the ingest roots (resolved); the ingest
+        follows no symlink out of it."""
         def on_progress(done: int, total: int) -> None:
             job.done, job.total = done, total
 
         job.state = "running"
-        report = pipeline.ingest(job.folder, progress=False, on_progress=on_progress)
+        report = pipeline.ingest(folder or job.folder, progress=False, on_progress=on_progress, confine=True)
         job.report, job.state = dict(report.to_dict()), "done"

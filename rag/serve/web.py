@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from rag.serve.jobs import IngestJobs
 from rag.serve.reports import NotFoundError, ReportFolders
+from rag.serve.roots import IngestRoots
 
 STATIC = Path(__file__).with_name("static")
 SELF_ONLY = ("default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
@@ -26,7 +27,7 @@ class IngestJobRequest(BaseModel):
 
 
 def add_web_routes(app: FastAPI, pipeline: Any, gate: Any, guard: list[Any], error_body: Any,
-                   reports: ReportFolders | None = None) -> None:
+                   reports: ReportFolders | None = None, roots: IngestRoots | None = None) -> None:
     """Add the page, ingest jobs and report routes to `app`.
 
     Args:
@@ -35,8 +36,10 @@ def add_web_routes(app: FastAPI, pipeline: Any, gate: Any, guard: list[Any], err
         guard: the API-key dependency list of the API routes.
         error_body: exception -> the JSON error object the API answers with.
         reports: the report folders of `--reports DIR`, or None.
+        roots: the folders ingest jobs may read under (None or none: ingest is off).
     """
     jobs = IngestJobs()
+    roots = roots or IngestRoots()
     running: set[asyncio.Task[None]] = set()  # references, so a job's task is not collected midway
 
     @app.middleware("http")
@@ -54,11 +57,12 @@ def add_web_routes(app: FastAPI, pipeline: Any, gate: Any, guard: list[Any], err
 
     @app.post("/ingest/jobs", dependencies=guard, status_code=202)
     async def start_ingest(body: IngestJobRequest) -> dict[str, Any]:
+        folder = roots.check(body.folder)  # refused before a job exists: nothing is written
         job = jobs.new(body.folder)
 
         async def run() -> None:
             try:
-                await gate.run(lambda: jobs.run(job, pipeline))
+                await gate.run(lambda: jobs.run(job, pipeline, folder))
             except Exception as exc:  # noqa: BLE001 - the job's outcome, read by polling
                 job.state, job.error = "failed", error_body(exc)["error"]
 

@@ -21,7 +21,7 @@ async function watchHealth() {
     if (h.model_state === "loading" || h.model_state === "idle" && !h.model_loaded && h.busy) {
       banner("Loading the model… questions asked now wait until it is ready.");
     } else if (h.model_state === "failed") {
-      banner("The model failed to load: " + h.model_error + ". The next question tries again.", "error");
+      banner("The model failed to load (the server's log says why). The next question tries again.", "error");
       return;
     } else if (h.waiting > 0) {
       banner(`The server is busy: ${h.waiting} request(s) waiting for the model.`);
@@ -51,6 +51,10 @@ async function loadIndex() {
     summary.append(el("dt", { textContent: name }), el("dd", { textContent: value === null || value === undefined ? "n/a" : String(value) }));
   }
   if (!$("folder").value && info.source_root) $("folder").value = info.source_root;
+  const allowed = info.ingest || { enabled: true, roots: [] };
+  $("folder").disabled = $("ingest-button").disabled = !allowed.enabled;
+  $("ingest-roots").textContent = allowed.enabled ? "Folders under " + allowed.roots.join(", ") + " can be ingested."
+                                                  : "Ingest from this page is off: " + allowed.how + ".";
   const body = $("files").querySelector("tbody");
   body.replaceChildren(...info.sources.map((f) => el("tr", {},
     el("td", { textContent: f.source }), el("td", { textContent: String(f.chunks) }),
