@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import fake_pipeline, local_client, make_eval_report, write_docs
