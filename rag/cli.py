@@ -156,6 +156,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     import rag.cli_ask  # noqa: F401 - registers `rag ask`
+    import rag.cli_export  # noqa: F401 - registers `rag export`
     import rag.cli_finetune  # noqa: F401 - registers `rag finetune`
     import rag.cli_serve  # noqa: F401 - registers `rag serve`
     import rag.cli_train_reader  # noqa: F401 - registers `rag train-reader`

@@ -78,7 +78,7 @@ class Components:
                 from rag.generator.openai_http import OpenAICompatibleGenerator
 
                 self._generator = OpenAICompatibleGenerator(g.endpoint, g.model, os.environ.get(g.api_key_env),
-                                                            g.context_window, g.timeout)
+                                                            g.context_window, g.timeout, g.stop_on_loop)
             if self._generator is None:
                 self._generator = self._local_generator()
         return self._generator

@@ -4,7 +4,15 @@ server, `rag serve`, a hosted API). Only this module imports httpx.
 What the HTTP API cannot give: token log-probabilities of arbitrary text (so no refusal margin)
 and per-step masking (so extractive mode is decoded freely and the answer's span is located
 afterwards when it occurs verbatim). Prompt tokens are estimated from characters, generously,
-since the server's tokenizer is not at hand.
+to fit the prompt in the window, since the server's tokenizer is not at hand; the counts
+reported afterwards are the server's own (`usage`, streamed too through
+`stream_options.include_usage`).
+
+Greedy answers stay the same for the same question: temperature 0, and on llama.cpp's server
+(recognised by its /models listing) `cache_prompt: false`, since reusing a cached prefix
+evaluates the rest of the prompt in other batch shapes, which changes the floating-point sums
+and, now and then, a greedy token. An answer that ends in a loop (one block repeated) is cut
+there, as the local engines cut it (`stop_on_loop`), and the server stops generating.
 """
 
 from __future__ import annotations
@@ -17,9 +25,11 @@ from typing import Any
 
 from rag.errors import ModelLoadError, RagError
 from rag.generator.base import Decoding, Generation, Messages
+from rag.generator.decoding import ends_in_loop
 
 log = logging.getLogger(__name__)
 CHARS_PER_TOKEN = 3.0  # English averages ~4 per token; 3 over-counts, so prompts always fit
+LOOP_CHARS = dict(min_span=48, max_period=160)  # ends_in_loop on characters: ~12 tokens, ~40 tokens
 
 
 class GeneratorHTTPError(RagError):
@@ -35,13 +45,14 @@ class OpenAICompatibleGenerator:
         api_key: sent as `Authorization: Bearer KEY` when given.
         context_window: the server model's window (prompt + answer tokens).
         timeout: seconds to wait for the server (connect and each read).
+        stop_on_loop: cut an answer that ends in one block repeated (and stop the server).
 
     Raises:
         ModelLoadError: the endpoint is not an http(s) URL.
     """
 
     def __init__(self, endpoint: str, model: str, api_key: str | None = None, context_window: int = 2048,
-                 timeout: float = 120.0) -> None:
+                 timeout: float = 120.0, stop_on_loop: bool = True) -> None:
         import httpx
 
         if not endpoint.startswith(("http://", "https://")):
@@ -53,23 +64,48 @@ class OpenAICompatibleGenerator:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._client = httpx.Client(base_url=self.endpoint, headers=headers, timeout=timeout)
         self._warned = False
+        self.stop_on_loop = stop_on_loop
+        self._server_options: dict[str, Any] | None = None  # learnt from /models on first use
+
+    def _options(self) -> dict[str, Any]:
+        """Request fields this kind of server needs for repeatable greedy answers."""
+        if self._server_options is None:
+            import httpx
+
+            try:
+                listed = self._client.get("/models").json().get("data") or [{}]
+            except httpx.TransportError:
+                return {}  # not reachable (yet): the request itself says so; asked again next time
+            except Exception:  # noqa: BLE001 - a server without a /models listing: no extra options
+                listed = [{}]
+            llama_cpp = any(isinstance(m, dict) and m.get("owned_by") == "llamacpp" for m in listed)
+            self._server_options = {"cache_prompt": False} if llama_cpp else {}
+        return self._server_options
 
     def count_prompt_tokens(self, messages: Messages) -> int:
         return sum(int(len(m["content"]) / CHARS_PER_TOKEN) + 4 for m in messages) + 4
 
     def _body(self, messages: Messages, max_new_tokens: int, stream: bool) -> dict[str, Any]:
-        return {"model": self.model, "messages": [dict(m) for m in messages], "max_tokens": max_new_tokens,
-                "temperature": 0.0, "stream": stream}
+        body = {"model": self.model, "messages": [dict(m) for m in messages], "max_tokens": max_new_tokens,
+                "temperature": 0.0, "stream": stream, **self._options()}
+        if stream:
+            body["stream_options"] = {"include_usage": True}  # the real token counts, in the last event
+        return body
 
     def generate(self, messages: Messages, max_new_tokens: int) -> Generation:
         """One whole completion."""
+        if self.stop_on_loop:  # streamed, so that a loop is cut as it starts and the server stops
+            started = time.perf_counter()
+            stats: dict[str, Any] = {}
+            text = "".join(self.stream(messages, max_new_tokens, stats))
+            return Generation(text, stats["tokens"], time.perf_counter() - started, stats["prompt_tokens"])
         import httpx
 
         started = time.perf_counter()
         try:
             response = self._client.post("/chat/completions", json=self._body(messages, max_new_tokens, False))
         except httpx.HTTPError as exc:
-            raise GeneratorHTTPError(f"generator endpoint {self.endpoint}: {exc}") from exc
+            raise _unreachable(self.endpoint, exc) from exc
         data = _checked(response)
         text = str(data["choices"][0]["message"].get("content") or "")
         usage = data.get("usage") or {}
@@ -88,6 +124,8 @@ class OpenAICompatibleGenerator:
                         "answers are decoded freely and their span located afterwards")
             self._warned = True
         pieces = 0
+        text = ""
+        finished = False  # [DONE] or a finish reason arrived: a stream cut short is an error
         usage: dict[str, Any] = {}
         try:
             with self._client.stream("POST", "/chat/completions",
@@ -100,20 +138,40 @@ class OpenAICompatibleGenerator:
                         continue
                     payload = line[5:].strip()
                     if payload == "[DONE]":
+                        finished = True
                         break
                     event = json.loads(payload)
                     if "error" in event:
                         raise GeneratorHTTPError(f"generator endpoint {self.endpoint}: {event['error']}")
                     usage = event.get("usage") or usage
-                    for choice in event.get("choices", []):
+                    for choice in event.get("choices") or []:
+                        finished = finished or bool(choice.get("finish_reason"))
                         piece = (choice.get("delta") or {}).get("content")
                         if piece:
                             pieces += 1
+                            text += piece
                             yield piece
+                    if self.stop_on_loop and ends_in_loop(text, **LOOP_CHARS):
+                        log.info("the answer ended in a loop after %d characters: stopped", len(text))
+                        finished = True
+                        break  # leaving the stream closes the connection: the server stops
         except httpx.HTTPError as exc:
-            raise GeneratorHTTPError(f"generator endpoint {self.endpoint}: {exc}") from exc
+            raise _unreachable(self.endpoint, exc) from exc
+        if not finished:
+            raise GeneratorHTTPError(f"generator endpoint {self.endpoint} ended the stream after {pieces} "
+                                     "piece(s), before the answer was finished (did the server stop?)")
         stats.update(tokens=int(usage.get("completion_tokens", pieces)),
                      prompt_tokens=int(usage.get("prompt_tokens", self.count_prompt_tokens(messages))))
+
+
+def _unreachable(endpoint: str, exc: Exception) -> GeneratorHTTPError:
+    """The error for a server that cannot be reached or broke off mid-answer."""
+    import httpx
+
+    if isinstance(exc, httpx.ConnectError):
+        return GeneratorHTTPError(f"cannot reach the generator server at {endpoint} ({exc}): is it running, "
+                                  "and is generator.endpoint its http://host:port/v1?")
+    return GeneratorHTTPError(f"generator endpoint {endpoint} failed mid-request: {type(exc).__name__}: {exc}")
 
 
 def _checked(response: Any) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from rag.errors import (
     NothingToIngestError,
     RagError,
 )
+from rag.generator.openai_http import GeneratorHTTPError
 from rag.serve.gate import BusyError
 from rag.serve.reports import NotFoundError
 from rag.serve.roots import ForbiddenError
@@ -24,7 +25,7 @@ from rag.serve.roots import ForbiddenError
 log = logging.getLogger(__name__)
 STATUS = [(InputError, 400), (ConfigError, 400), (NothingToIngestError, 400), (ForbiddenError, 403),
           (IndexNotFoundError, 404), (NotFoundError, 404), (IngestLockedError, 409), (BusyError, 503),
-          (ModelLoadError, 503)]
+          (ModelLoadError, 503), (GeneratorHTTPError, 502)]
 CLIENT_GONE = 499  # nginx's code for a client that closed the connection first: nobody reads it
 
 
