@@ -76,7 +76,7 @@ class LlamaServer:
     def start(self) -> LlamaServer:
         import httpx
 
-        self.log = tempfile.TemporaryFile()  # its log: a pipe nobody reads would fill and stall it
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 - kept open while the server runs; a pipe nobody reads would stall it
         self.process = subprocess.Popen(self.command, stdout=subprocess.DEVNULL, stderr=self.log)
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
@@ -101,6 +101,9 @@ class LlamaServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        if self.log is not None:
+            self.log.close()
+            self.log = None
 
     def kill(self) -> None:
         """Die at once, as a crashed server does (tests of a server lost mid-answer)."""
