@@ -60,7 +60,7 @@ class Decoded:
     constraint: SpanConstraint | None
 
 
-def ends_in_loop(tokens: Sequence[int], min_span: int = 12, max_period: int = 40) -> bool:
+def ends_in_loop(tokens: Sequence[object], min_span: int = 12, max_period: int = 40) -> bool:
     """True when `tokens` end in one block repeated back to back at least three times and over at
     least `min_span` tokens: the greedy loop a small model falls into ("The answer is: The answer
     is: ...", "1.1.1.1"). Decoding on would only repeat it until max_new_tokens."""
