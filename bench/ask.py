@@ -10,6 +10,7 @@ and warm load, one-shot `rag ask` in a new process (local, and through a running
     .venv/bin/python bench/ask.py --cold-loads 3
     .venv/bin/python bench/ask.py --engines [--rounds 2]   # the reader against the generator engine
     .venv/bin/python bench/ask.py --serve-lanes 1 2 [--rounds 2]
+    .venv/bin/python bench/ask.py --llama-server [--rounds 2]   # local ONNX against llama.cpp (make llama-server)
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from extras import require_bench_extras
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "squad2" / "dev10.json"
@@ -294,6 +297,8 @@ def main() -> None:
                         help="only rag serve, once per generator.lanes value, alternating --rounds times")
     parser.add_argument("--engines", action="store_true",
                         help="only ours: the reader and the generator engine side by side, --rounds rounds")
+    parser.add_argument("--llama-server", action="store_true",
+                        help="only the generator engine: local ONNX against llama-server with the exported model")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--cold-loads", type=int, metavar="N",
                         help="only the generator's cold load (ONNX, PyTorch merged, unmerged), N rounds")
@@ -312,6 +317,13 @@ def main() -> None:
     if args.serve_lanes:
         serve_lanes(Path(args.data), questions, args.serve_lanes, args.rounds)
         return
+    if args.llama_server:
+        from ask_llama import compare_llama_server
+
+        with ingested(Path(args.data)) as (_, _, index):
+            compare_llama_server(index, questions, args.rounds, ours, RAG, ENV)
+        return
+    require_bench_extras("bench/ask.py")  # the default run compares against LangChain's chain
     result: dict = {"bench": "ask", "machine": f"{os.cpu_count()} cores", "questions": len(questions)}
     with ingested(Path(args.data)) as (tmp, docs, index):
         imports, cold, warm = (float(x) for x in subprocess.run(

@@ -26,6 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from extras import require_bench_extras
+
 from rag.datasets import write_articles
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -98,6 +100,7 @@ def main() -> None:
     parser.add_argument("--data", default=str(DEFAULT_DATA))
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
+    require_bench_extras("bench/ingest.py")
     runs: dict[str, list[dict]] = {"ours": [], "langchain": [], "floor": []}
     with tempfile.TemporaryDirectory() as tmp:
         docs = Path(tmp) / "docs"

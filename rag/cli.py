@@ -40,12 +40,18 @@ def pipeline_from(args: argparse.Namespace, **options: Any) -> Any:
     from rag.config import load_config
     from rag.pipeline import Pipeline
 
-    config = load_config(args.config)
+    config = load_config(args.config, overrides={"index.chroma_url": getattr(args, "chroma", None)})
     return Pipeline(index=args.index, config=config, **{k: v for k, v in options.items() if v is not None})
+
+
+def chroma_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--chroma", metavar="URL", help="a Chroma server's http://host:port instead of a local "
+                   "index folder (env RAG_CHROMA_URL, config index.chroma_url)")
 
 
 def common_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--index", metavar="PATH", help="index folder (default: rag_index, env RAG_INDEX)")
+    chroma_option(p)
     p.add_argument("--config", metavar="FILE", help="TOML configuration (default: ./rag.toml if present)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
@@ -103,6 +109,7 @@ def _register_eval(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", required=True, help="SQuAD 2.0 .json or hand-written .jsonl")
     p.add_argument("--out", required=True, help="output folder (answers.jsonl, report.*, plots)")
     p.add_argument("--index", metavar="PATH", help="index to build or reuse (default OUT/index)")
+    chroma_option(p)
     p.add_argument("--docs", metavar="DIR", help="documents of a JSONL dataset, ingested first")
     p.add_argument("--config", metavar="FILE", help="TOML configuration")
     p.add_argument("--limit", type=int, help="questions to sample (half answerable where possible)")
@@ -146,7 +153,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
                   threshold=args.threshold, progress=sys.stderr.isatty(), progress_lines=True,
                   retrieval_only=args.retrieval_only, gold_paragraph=args.gold_paragraph,
                   reader_check=args.reader_check)
-    report = Harness(run, config=load_config(args.config)).execute()
+    report = Harness(run, config=load_config(args.config, overrides={"index.chroma_url": args.chroma})).execute()
     if args.json:
         print_json(report)
     else:

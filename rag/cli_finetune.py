@@ -7,7 +7,7 @@ import argparse
 import shlex
 import sys
 
-from rag.cli import command
+from rag.cli import chroma_option, command
 
 
 def _register(sub: argparse._SubParsersAction) -> None:
@@ -36,6 +36,7 @@ def _register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--index", metavar="PATH", help="an index of the training documents (default: built "
                    "from the split into ADAPTER_DIR/.work/index)")
+    chroma_option(p)
     p.add_argument("--docs", metavar="DIR", help="documents of a JSONL dataset")
     p.add_argument("--config", metavar="FILE", help="TOML configuration (k, template, refusal ...)")
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint")
@@ -74,7 +75,8 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     run = FinetuneRun(data=tuple(args.data), out=args.out, articles=split(args.articles),
                       exclude_articles=split(args.exclude_articles), limit=args.limit,
                       calibration=args.calibration, docs=args.docs, index=args.index, resume=args.resume,
-                      settings=settings, config=load_config(args.config), max_refusal=args.max_refusal,
+                      settings=settings, config=load_config(args.config, overrides={"index.chroma_url": args.chroma}),
+                      max_refusal=args.max_refusal,
                       recalibrate=args.recalibrate,
                       command="rag " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
                       progress=sys.stderr.isatty())

@@ -8,7 +8,7 @@ import ipaddress
 import os
 import sys
 
-from rag.cli import command, pipeline_from
+from rag.cli import chroma_option, command, pipeline_from
 from rag.errors import ConfigError
 from rag.serve.limits import ServeLimits
 
@@ -22,7 +22,7 @@ def _register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     p.add_argument("--index", metavar="PATH", help="index folder (default: rag_index, env RAG_INDEX)")
-    p.add_argument("--chroma", metavar="URL", help="a Chroma server's http://host:port instead of a folder")
+    chroma_option(p)
     p.add_argument("--config", metavar="FILE", help="TOML configuration (default: ./rag.toml if present)")
     p.add_argument("--queue-timeout", type=float, default=120.0, metavar="S",
                    help="seconds a request waits for the busy model before a 503 (default 120)")
@@ -59,7 +59,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not is_loopback(args.host) and not api_key:
         raise ConfigError(f"--host {args.host} is reachable from other machines: set {API_KEY_ENV} "
                           "to the API key clients must send (Authorization: Bearer KEY)")
-    pipeline = pipeline_from(args, **{"index.chroma_url": args.chroma})
+    pipeline = pipeline_from(args)
     pipeline.store()  # a missing index fails now, not at the first question
     limits = ServeLimits(max_question_chars=args.max_question_chars, max_waiting=args.max_waiting)
     app = create_app(pipeline, api_key=api_key, queue_timeout=args.queue_timeout, reports=args.reports,

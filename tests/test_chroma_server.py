@@ -93,3 +93,22 @@ def test_two_writers_never_interleave_on_a_server_index(chroma_url: str, tmp_pat
     with holder.write_lock(), pytest.raises(IngestLockedError, match="another ingest .* is writing"):
         client(chroma_url, tmp_path, "leased").ingest(docs, progress=False)
     assert client(chroma_url, tmp_path, "leased").ingest(docs, progress=False).files_added == 3
+
+
+def test_every_command_that_opens_an_index_takes_chroma(chroma_url: str, tmp_path: Path) -> None:
+    import json
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "RAG_CHROMA_URL"}
+    rag = [sys.executable, "-m", "rag.cli"]
+    docs = write_docs(tmp_path / "docs", DOCS)
+    run = lambda *args: subprocess.run([*rag, *args, "--chroma", chroma_url, "--index", str(tmp_path / "local")],  # noqa: E731
+                                       capture_output=True, text=True, env=env, timeout=300)
+    assert run("ingest", str(docs)).returncode == 0
+    info = json.loads(run("info", "--json").stdout)
+    assert info["index"] == chroma_url and info["files"] == 3
+    assert not (tmp_path / "local" / "chroma.sqlite3").exists()  # nothing went to a local Chroma folder
+    asked = json.loads(run("ask", "Which error means the runtime lost its handle?", "--json").stdout)
+    assert asked["sources"][0]["source"] == "codes.txt"
+    assert run("forget", "bees.txt").returncode == 0
+    assert json.loads(run("info", "--json").stdout)["files"] == 2
