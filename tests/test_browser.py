@@ -53,7 +53,8 @@ def site(tmp_path_factory: pytest.TempPathFactory, minilm: Any) -> Iterator[dict
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "RAG_API_KEY"}
     server = subprocess.Popen([sys.executable, "-m", "rag.cli", "serve", "--index", str(index), "--port", str(port),
-                               "--config", str(config), "--reports", str(root / "reports")],
+                               "--config", str(config), "--reports", str(root / "reports"),
+                               "--ingest-root", str(docs)],
                               stderr=subprocess.PIPE, text=True, env=env)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -191,6 +192,7 @@ def test_the_index_view_lists_files_and_ingests_a_folder_with_progress(page: Any
     assert "Packet_switching.md" in page.locator("#files").inner_text()
     assert "all-MiniLM-L6-v2" in page.locator("#index-summary").inner_text()
     assert page.input_value("#folder") == str(site["docs"].resolve())  # the folder the index mirrors
+    assert str(site["docs"].resolve()) in page.locator("#ingest-roots").inner_text()  # where it may ingest
     page.fill("#folder", str(site["root"]))  # another folder: the page warns before replacing the index
     page.click("#ingest-button")
     assert "removes from the index every file" in page.locator("#ingest-status").inner_text()
@@ -261,3 +263,60 @@ def test_loading_and_busy_servers_are_said_so(browser: Any, site: dict[str, Any]
     entry = ask(tab, QUESTION)
     assert "The server is busy" in entry.locator(".verdict.error").inner_text()
     context.close()
+
+
+FOREIGN_PAGE = """<!doctype html><title>another site</title><script>
+window.attempts = {};
+async function attempt(name, path, options) {
+  try { const r = await fetch(TARGET + path, options); window.attempts[name] = r.type === "opaque" ? "opaque" : r.status; }
+  catch (e) { window.attempts[name] = "blocked"; }
+}
+</script>"""
+
+
+def test_another_sites_page_cannot_post_to_the_server_and_the_pages_own_can(browser: Any, site: dict[str, Any]) -> None:
+    """A page on another origin (here another loopback port) tries what a rebinding or CSRF page
+    would: a JSON post (the browser's preflight is refused) and a "simple" text/plain post (sent
+    without asking; the server answers 403 to its foreign Origin). The page's own post is served."""
+    import http.server
+    import threading
+
+    target = site["base"]
+
+    class Foreign(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            body = FOREIGN_PAGE.replace("TARGET", repr(target)).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    foreign = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Foreign)
+    threading.Thread(target=foreign.serve_forever, daemon=True).start()
+    context = browser.new_context()
+    tab = context.new_page()
+    statuses: dict[str, int] = {}
+    tab.on("response", lambda r: statuses.update({r.request.method + " " + r.url: r.status}))
+    try:
+        tab.goto(f"http://127.0.0.1:{foreign.server_address[1]}/")
+        body = '{"folder": "/etc"}'
+        tab.evaluate(f"""attempt("json", "/ingest/jobs", {{method: "POST", body: '{body}',
+                         headers: {{"Content-Type": "application/json"}}}})""")
+        tab.evaluate(f"""attempt("simple", "/ask", {{method: "POST", mode: "no-cors", body: '{body}',
+                         headers: {{"Content-Type": "text/plain"}}}})""")
+        attempts = tab.evaluate("window.attempts")
+        assert attempts == {"json": "blocked", "simple": "opaque"}, attempts
+        assert statuses.get(f"POST {target}/ask") == 403, statuses  # the simple post: refused by its Origin
+        assert f"POST {target}/ingest/jobs" not in statuses  # the JSON post: never sent after the preflight
+        own = context.new_page()
+        own.goto(target + "/")
+        served = own.evaluate("""async () => (await fetch("/ask", {method: "POST",
+            headers: {"Content-Type": "application/json"}, body: JSON.stringify({question: "What is a packet?",
+            engine: "reader"})})).status""")
+        assert served == 200
+    finally:
+        context.close()
+        foreign.shutdown()
