@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +17,9 @@ from conftest import LOCAL, fake_pipeline, local_client, write_docs
 from starlette.routing import Mount
 
 from rag import Pipeline
+from rag.fakes import ExtractiveGenerator
 from rag.serve import create_app
+from rag.serve.limits import ServeLimits
 from rag.serve.trust import HostPolicy, host_name
 
 DOCS = {"bees.txt": "Bees collect nectar from flowers and turn it into honey inside the hive.",
@@ -185,3 +190,106 @@ def test_the_cli_ingest_still_follows_a_users_own_symlinks(tmp_path: Path) -> No
     os.symlink(elsewhere / "notes.txt", docs / "notes.txt")
     report = Pipeline(index=tmp_path / "index", embedder=HashEmbedder()).ingest(docs, progress=False)
     assert report.files_added == 2 and not report.files_failed
+
+
+class BlockedGenerator(ExtractiveGenerator):
+    """The extractive fake, holding every answer until `release` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+
+    def stream(self, *args: Any, **kwargs: Any) -> Iterator[str]:
+        self.release.wait(30)
+        yield from super().stream(*args, **kwargs)
+
+
+def test_limits_refuse_before_any_model_work(pipeline: Pipeline) -> None:
+    embedded: list[str] = []
+    embed = pipeline.embedder().embed_query
+    pipeline.embedder().embed_query = lambda text: (embedded.append(text), embed(text))[1]  # type: ignore[method-assign]
+    client = local_client(create_app(pipeline, limits=ServeLimits(max_body_bytes=4096, max_question_chars=100)))
+    long = client.post("/ask", json={"question": "why " * 30})
+    assert long.status_code == 400 and "at most 100" in long.json()["error"]["message"]
+    chat = client.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "x" * 101}]})
+    assert chat.status_code == 400
+    many = client.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "hi"}] * 65})
+    assert many.status_code == 400 and "at most 64" in many.json()["error"]["message"]
+    huge = client.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": QUESTION}],
+                                                      "max_tokens": 100_000_000})
+    assert huge.status_code == 400 and "answer budget of 128" in huge.json()["error"]["message"]
+    assert embedded == []  # nothing was embedded, let alone generated
+    big = client.post("/ask", json={"question": "x" * 5000})
+    assert big.status_code == 413
+    chunked = client.post("/ask", content=(b"x" * 1024 for _ in range(8)), headers={"Content-Type": "application/json"})
+    assert chunked.status_code == 413  # no Content-Length: counted as it arrives
+    assert client.post("/ask", json={"question": QUESTION}).status_code == 200 and embedded
+
+
+def test_a_full_queue_is_refused_at_once_and_never_starves_the_page(pipeline: Pipeline) -> None:
+    pipeline._generator = blocked = BlockedGenerator()
+    waiting = 44  # more than anyio's 40 shared worker threads: the page's files still load
+    statuses: list[int] = []
+    with local_client(create_app(pipeline, limits=ServeLimits(max_waiting=waiting))) as client:
+        askers = [threading.Thread(target=lambda: statuses.append(
+            client.post("/ask", json={"question": QUESTION}).status_code)) for _ in range(waiting + 1)]
+        for asker in askers:
+            asker.start()
+        for _ in range(300):
+            if client.get("/health").json()["waiting"] == waiting:
+                break
+            time.sleep(0.05)
+        assert client.get("/health").json()["waiting"] == waiting
+        full = client.post("/ask", json={"question": QUESTION})
+        assert full.status_code == 503 and "already waiting" in full.json()["error"]["message"]
+        assert client.get("/static/style.css").status_code == 200 and client.get("/").status_code == 200
+        assert not blocked.release.is_set() and client.get("/health").json()["busy"]  # all that while queued
+        blocked.release.set()
+        for asker in askers:
+            asker.join()
+    assert statuses == [200] * (waiting + 1)
+
+
+def test_models_load_through_the_gate_whichever_route_comes_first(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from rag.fakes import HashEmbedder
+
+    loaded_on: list[str] = []
+
+    def load(self: Any) -> ExtractiveGenerator:
+        loaded_on.append(threading.current_thread().name)
+        return ExtractiveGenerator()
+
+    monkeypatch.setattr(Pipeline, "_local_generator", load)
+    p = Pipeline(engine="generator", index=tmp_path / "index", embedder=HashEmbedder(), mode="free", min_support=None)
+    p.ingest(write_docs(tmp_path / "docs", DOCS), progress=False)
+    client = local_client(create_app(p))
+    streamed = client.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": QUESTION}],
+                                                          "stream": True})
+    assert streamed.status_code == 200 and "honey" in streamed.text
+    assert client.post("/ask", json={"question": QUESTION}).status_code == 200
+    assert loaded_on and all(name.startswith("rag-model") for name in loaded_on), loaded_on
+    assert len(loaded_on) == 1
+
+
+def test_a_client_that_drops_a_whole_ask_stops_its_generation(pipeline: Pipeline) -> None:
+    import httpx
+    from conftest import serving
+
+    class Slow(ExtractiveGenerator):
+        pieces = 0
+
+        def stream(self, *args: Any, **kwargs: Any) -> Iterator[str]:
+            for piece in super().stream(*args, **kwargs):
+                time.sleep(0.3)
+                Slow.pieces += 1
+                yield piece
+
+    pipeline._generator = Slow()
+    with serving(create_app(pipeline)) as base:
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.post(f"{base}/ask", json={"question": QUESTION}, timeout=0.5)  # not streamed; gone at 0.5 s
+        time.sleep(1.5)
+        produced = Slow.pieces
+        time.sleep(1.0)
+        assert Slow.pieces == produced < 8  # stopped: the whole answer has more pieces

@@ -8,8 +8,8 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.responses import FileResponse, Response
+from fastapi import FastAPI
+from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 
@@ -20,6 +20,29 @@ from rag.serve.roots import IngestRoots
 STATIC = Path(__file__).with_name("static")
 SELF_ONLY = ("default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
              "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+
+
+class SelfOnlyHeaders:
+    """ASGI middleware adding the CSP and nosniff headers to every response. Plain ASGI, not
+    Starlette's BaseHTTPMiddleware, which wraps `receive` and hides a client's disconnect from
+    the routes (a dropped /ask must stop its generation)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def with_headers(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                names = {k.lower() for k, _ in message.get("headers", [])}
+                extra = [(k, v) for k, v in ((b"content-security-policy", SELF_ONLY.encode()),
+                                             (b"x-content-type-options", b"nosniff")) if k not in names]
+                message = {**message, "headers": [*message.get("headers", []), *extra]}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
 
 
 class IngestJobRequest(BaseModel):
@@ -42,12 +65,7 @@ def add_web_routes(app: FastAPI, pipeline: Any, gate: Any, guard: list[Any], err
     roots = roots or IngestRoots()
     running: set[asyncio.Task[None]] = set()  # references, so a job's task is not collected midway
 
-    @app.middleware("http")
-    async def self_only(request: Request, call_next: Any) -> Response:
-        response: Response = await call_next(request)
-        response.headers.setdefault("Content-Security-Policy", SELF_ONLY)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        return response
+    app.add_middleware(SelfOnlyHeaders)
 
     @app.get("/", include_in_schema=False)
     async def page() -> FileResponse:
