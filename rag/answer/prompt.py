@@ -3,6 +3,7 @@ and reading the answer back: cited blocks and refusal detection."""
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -69,9 +70,12 @@ def _escape(text: str) -> str:
 
 
 def format_block(number: int, hit: Hit, text: str | None = None) -> str:
+    """One numbered `<doc>` block; the source name is escaped as an attribute (a file named
+    `a".txt` or `doc>` cannot close the tag), the text as document text."""
     chunk = hit.chunk
     where = chunk.source + (f", page {chunk.page}" if chunk.page is not None else "")
-    return f'<doc id="{number}" source="{where}">\n{_escape(text if text is not None else chunk.text)}\n</doc>'
+    return (f'<doc id="{number}" source="{html.escape(where, quote=True)}">\n'
+            f'{_escape(text if text is not None else chunk.text)}\n</doc>')
 
 
 def _render(template: str, question: str, refusal: str, blocks: Sequence[str]) -> str:
