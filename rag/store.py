@@ -76,6 +76,7 @@ class ChromaStore:
                                          f"--index {self.path}` first")
             self._client = chromadb.PersistentClient(path=str(self.path), settings=settings)
         self._batch = min(self._client.get_max_batch_size(), 2000)
+        self._lease: ServerLease | None = None  # held while a server index's writer writes
         existing = {c.name if hasattr(c, "name") else str(c) for c in self._client.list_collections()}
         if not create and collection not in existing:
             raise IndexNotFoundError(f"index {self.where!r} has no collection {collection!r}: "
@@ -94,6 +95,7 @@ class ChromaStore:
 
     def set_metadata(self, updates: dict[str, Any]) -> None:
         """Merge `updates` into the collection metadata."""
+        self._still_leased()
         self._col.modify(metadata={**self.metadata(), **updates})
 
     # -- chunks --------------------------------------------------------------------------
@@ -102,6 +104,7 @@ class ChromaStore:
 
     def upsert(self, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
         """Insert or replace chunks with their vectors, in batches under Chroma's limit."""
+        self._still_leased()
         if len(chunks) != len(vectors):
             raise ValueError(f"got {len(chunks)} chunks but {len(vectors)} vectors")
         for start in range(0, len(chunks), self._batch):
@@ -111,6 +114,7 @@ class ChromaStore:
                              metadatas=[_chunk_metadata(c) for c in part])
 
     def delete(self, ids: Sequence[str]) -> None:
+        self._still_leased()
         for start in range(0, len(ids), self._batch):
             self._col.delete(ids=list(ids[start:start + self._batch]))
 
@@ -197,6 +201,7 @@ class ChromaStore:
         return entries
 
     def put_manifest(self, entries: Sequence[ManifestEntry]) -> None:
+        self._still_leased()
         for start in range(0, len(entries), self._batch):
             part = entries[start:start + self._batch]
             self._manifest.upsert(
@@ -207,8 +212,14 @@ class ChromaStore:
                             "n_chunks": len(e.chunk_ids)} for e in part])
 
     def remove_manifest(self, sources: Sequence[str]) -> None:
+        self._still_leased()
         if sources:
             self._manifest.delete(ids=list(sources))
+
+    def _still_leased(self) -> None:
+        """Raises LeaseLostError: a server index's writer lost its lease (rag.store_lease)."""
+        if self._lease is not None:
+            self._lease.check()
 
     @contextlib.contextmanager
     def write_lock(self) -> Iterator[None]:
@@ -220,8 +231,12 @@ class ChromaStore:
         """
         if self.where != str(self.path):
             lease = self._client.get_or_create_collection(f"{self._col.name}-lease", embedding_function=None)
-            with ServerLease(lease, self.where):
-                yield
+            with ServerLease(lease, self.where) as held:
+                self._lease = held  # every write checks it is still ours (rag.store_lease)
+                try:
+                    yield
+                finally:
+                    self._lease = None
             return
         if not self.path.is_dir():
             yield  # nothing on disk yet to lock

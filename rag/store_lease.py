@@ -6,6 +6,11 @@ folder, so writers coordinate through the server itself. Chroma has no compare-a
 claim is written, then read back after a pause: of two writers racing, only the one whose
 write landed last sees itself and goes on. A writer renews its claim while it works; a
 killed writer's claim expires after `seconds`.
+
+A writer can lose its lease: its renewal fails (the server unreachable for longer than the
+claim), or another writer took the record over (this one stalled past `seconds`). The renewal
+thread records why, and `check()`, called before every write, raises LeaseLostError naming the
+new holder: the writer stops instead of interleaving with the other one.
 """
 
 from __future__ import annotations
@@ -20,6 +25,10 @@ from typing import Any
 from rag.errors import IngestLockedError
 
 LEASE_ID = "writer"
+
+
+class LeaseLostError(IngestLockedError):
+    """This writer's lease ran out or was taken over by another writer mid-ingest."""
 
 
 class ServerLease:
@@ -43,6 +52,7 @@ class ServerLease:
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._stop = threading.Event()
         self._renewer: threading.Thread | None = None
+        self.lost: str | None = None  # why the lease is no longer ours (set by the renewal thread)
 
     def _current(self) -> dict[str, Any] | None:
         got = self.collection.get(ids=[LEASE_ID], include=["metadatas"])
@@ -72,9 +82,30 @@ class ServerLease:
 
     def _renew(self) -> None:
         while not self._stop.wait(self.seconds / 3):
-            holder = self._current()
-            if holder and holder.get("owner") == self.owner:
+            try:
+                holder = self._current()
+                if not holder or holder.get("owner") != self.owner:
+                    self.lost = _taken(holder)
+                    return
                 self._claim()
+            except Exception as exc:  # noqa: BLE001 - recorded; the writer raises it at its next write
+                self.lost = f"renewing it failed ({type(exc).__name__}: {exc})"
+                return
+
+    def check(self) -> None:
+        """Before a write: is the lease still this writer's?
+
+        Raises:
+            LeaseLostError: it was taken over, or its renewal failed.
+        """
+        if self.lost is None:
+            holder = self._current()
+            if not holder or holder.get("owner") != self.owner:
+                self.lost = _taken(holder)
+        if self.lost is not None:
+            raise LeaseLostError(f"this ingest ({self.owner}) lost the write lease of {self.where!r}: {self.lost}; "
+                                 "it stopped writing. What it wrote is kept and marked pending; run the ingest "
+                                 "again once the other writer is done")
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
@@ -83,3 +114,7 @@ class ServerLease:
         holder = self._current()
         if holder and holder.get("owner") == self.owner:
             self.collection.delete(ids=[LEASE_ID])
+
+
+def _taken(holder: dict[str, Any] | None) -> str:
+    return f"another writer ({holder.get('owner')}) holds it now" if holder else "its record is gone"

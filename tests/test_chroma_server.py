@@ -112,3 +112,31 @@ def test_every_command_that_opens_an_index_takes_chroma(chroma_url: str, tmp_pat
     assert asked["sources"][0]["source"] == "codes.txt"
     assert run("forget", "bees.txt").returncode == 0
     assert json.loads(run("info", "--json").stdout)["files"] == 2
+
+
+def test_a_writer_whose_lease_is_taken_over_mid_ingest_stops_with_a_clear_error(chroma_url: str,
+                                                                                  tmp_path: Path) -> None:
+    from rag.store_lease import LEASE_ID, LeaseLostError
+
+    docs = write_docs(tmp_path / "docs", {f"d{i}.txt": f"Document {i} talks about topic {i}." for i in range(6)})
+    writer = client(chroma_url, tmp_path, "taken")
+    writer.ingest(write_docs(tmp_path / "first", {"a.txt": "First."}), progress=False)
+    store = ChromaStore(tmp_path / "x", "taken", chroma_url=chroma_url)
+    lease = store._client.get_collection("taken-lease")
+
+    def take_over(done: int, total: int) -> None:  # mid-ingest: another writer overwrites the record
+        if done > 0:
+            lease.upsert(ids=[LEASE_ID], embeddings=[[1.0]], metadatas=[{"owner": "other-host:4242:cafe",
+                                                                         "expires": time.time() + 60}])
+
+    import ingest.pipeline as stage  # small groups: several writes, the takeover between two
+
+    original = stage.GROUP_CHUNKS
+    stage.GROUP_CHUNKS = 2
+    try:
+        with pytest.raises(LeaseLostError, match="other-host:4242:cafe"):
+            writer.ingest(docs, progress=False, on_progress=take_over)
+    finally:
+        stage.GROUP_CHUNKS = original
+    assert lease.get(ids=[LEASE_ID])["metadatas"][0]["owner"] == "other-host:4242:cafe"  # left to its holder
+    assert len(store.ids()) < 1 + 6  # it stopped: not every document was written
