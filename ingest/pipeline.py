@@ -197,7 +197,7 @@ def ingest_folder(root: str | Path, *, embedder: Embedder, store: Store, chunker
             sync_with_store(lexical, store, progress)
         # 2. Read and chunk what changed; find what disappeared.
         work, removed = _plan(root, store, chunker, report, confine)
-        store.set_metadata({"source_root": str(root.resolve()), "embedding_model": embedder.name,
+        store.set_metadata({"embedding_model": embedder.name,
                             "embedding_dimension": embedder.dimension,
                             "embedding_max_tokens": embedder.max_tokens,
                             "chunker": chunker.signature})
@@ -223,8 +223,10 @@ def ingest_folder(root: str | Path, *, embedder: Embedder, store: Store, chunker
                     group = []
             if group:
                 _write_group(group, embedder, store, chunker, advance, report, known, lexical)
-        # 4. Remove what is gone from the folder.
+        # 4. Remove what is gone from the folder; only then name the folder the index mirrors
+        #    (a failed or killed run leaves the previous name, not one it never finished).
         report.chunks_deleted += remove_sources(store, removed, lexical)
         report.files_removed = len(removed)
+        store.set_metadata({"source_root": str(root.resolve())})
     report.seconds = round(time.perf_counter() - started, 3)
     return report

@@ -180,6 +180,20 @@ def test_a_run_killed_half_way_is_repaired_by_the_next(tmp_path: Path) -> None:
     assert repaired != clean
 
 
+def test_the_folder_an_index_mirrors_changes_only_once_its_ingest_has_written(tmp_path: Path) -> None:
+    first, index = write_docs(tmp_path / "first"), tmp_path / "index"
+    pipeline(index).ingest(first, progress=False)
+    second = write_docs(tmp_path / "second")
+    (second / "newts.txt").write_text(PARAGRAPH.format("newt") * 10, encoding="utf-8")
+    with pytest.raises(KeyboardInterrupt):
+        Pipeline(index=index, embedder=HashEmbedder(), store=CrashingStore(index),
+                 **{"chunking.chunk_size_tokens": 48, "chunking.chunk_overlap_tokens": 8}
+                 ).ingest(second, progress=False)
+    assert pipeline(index).info()["source_root"] == str(first.resolve())  # not the folder it never finished
+    pipeline(index).ingest(second, progress=False)
+    assert pipeline(index).info()["source_root"] == str(second.resolve())
+
+
 def test_a_second_writer_is_locked_out(tmp_path: Path) -> None:
     docs, index = write_docs(tmp_path / "docs"), tmp_path / "index"
     p = pipeline(index)
