@@ -129,7 +129,7 @@ class GeneratorConfig:
     model is the server's `model`, its API key read from the variable named by `api_key_env`."""
 
     model: str = DEFAULT_GENERATOR_MODEL
-    backend: str = "onnx"  # ONNX Runtime (same answers, no torch import); "torch" = PyTorch
+    backend: str = "onnx"  # ONNX Runtime (same answers, no torch import); "torch" = PyTorch; "http" = endpoint
     endpoint: str | None = None
     api_key_env: str = "RAG_GENERATOR_API_KEY"
     timeout: float = 120.0
@@ -161,8 +161,11 @@ class GeneratorConfig:
             raise _fail("generator.endpoint", self.endpoint, "a URL starting with http:// or https://")
         if self.timeout <= 0:
             raise _fail("generator.timeout", self.timeout, "seconds > 0")
-        if self.backend not in ("onnx", "torch"):
-            raise _fail("generator.backend", self.backend, '"onnx" or "torch"')
+        if self.backend not in ("onnx", "torch", "http"):
+            raise _fail("generator.backend", self.backend, '"onnx", "torch" or "http" (with generator.endpoint)')
+        if self.backend == "http" and not self.endpoint:
+            raise ConfigError('generator.backend = "http" needs generator.endpoint, the server\'s '
+                              'http://host:port/v1 (an OpenAI-compatible server: llama-server, vLLM, rag serve)')
         if self.backend == "onnx" and not self.merge_adapter and self.adapter is not None:
             warnings.warn("generator.merge_adapter = false runs the generator on PyTorch: the ONNX "
                           "backend needs the adapter merged into the weights", stacklevel=3)

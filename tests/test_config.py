@@ -80,3 +80,10 @@ def test_the_adapter_is_merged_by_default_and_merging_nothing_is_quiet() -> None
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # merge_adapter = true (the default) with no adapter: nothing to say
         assert apply_options(RagConfig(), {"generator.adapter": "none"}).generator.adapter is None
+
+
+def test_the_http_backend_names_its_endpoint() -> None:
+    with pytest.raises(ConfigError, match="needs generator.endpoint"):
+        apply_options(RagConfig(), {"generator.backend": "http"})
+    served = apply_options(RagConfig(), {"generator.backend": "http", "generator.endpoint": "http://127.0.0.1:8080/v1"})
+    assert served.generator.endpoint == "http://127.0.0.1:8080/v1"
