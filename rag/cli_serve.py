@@ -10,6 +10,7 @@ import sys
 
 from rag.cli import chroma_option, command, pipeline_from
 from rag.errors import ConfigError
+from rag.serve.jobs import interrupted
 from rag.serve.limits import ServeLimits
 
 API_KEY_ENV = "RAG_API_KEY"
@@ -61,6 +62,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
                           "to the API key clients must send (Authorization: Bearer KEY)")
     pipeline = pipeline_from(args)
     pipeline.store()  # a missing index fails now, not at the first question
+    half = interrupted(pipeline.info(), f" --index {args.index}" if args.index else "")
+    if half is not None:
+        print(f"rag serve: warning: {half['message']}: {half['command']}", file=sys.stderr, flush=True)
     limits = ServeLimits(max_question_chars=args.max_question_chars, max_waiting=args.max_waiting)
     app = create_app(pipeline, api_key=api_key, queue_timeout=args.queue_timeout, reports=args.reports,
                      preload=True, bind=args.host, allowed_hosts=args.allowed_host, ingest_roots=args.ingest_root,

@@ -165,3 +165,24 @@ def test_best_sentence_and_passages_highlight_what_the_answer_rests_on() -> None
     loose = passages(Answer("They make honey.", False, sources[:1]), {"c1": chunk})[0]
     assert not loose.exact and text[loose.start:loose.end] == "Bees make honey from nectar."
     assert passages(Answer("I don't know.", True, sources[:1]), {"c1": chunk})[0].start is None
+
+
+def test_info_reports_what_an_interrupted_ingest_left_and_the_command_that_repairs_it(tmp_path: Path) -> None:
+    from rag.store import ChromaStore
+
+    class Killed(ChromaStore):
+        def upsert(self, chunks, vectors):  # type: ignore[no-untyped-def]
+            raise KeyboardInterrupt("killed")
+
+    docs = write_docs(tmp_path / "docs", DOCS)
+    index = tmp_path / "index"
+    Pipeline(index=index, embedder=HashEmbedder()).ingest(docs, progress=False)
+    (docs / "cats.txt").write_text("Cats purr.", encoding="utf-8")
+    with pytest.raises(KeyboardInterrupt):
+        Pipeline(index=index, embedder=HashEmbedder(), store=Killed(index)).ingest(docs, progress=False)
+    info = local_client(create_app(Pipeline(index=index, embedder=HashEmbedder()))).get("/info").json()
+    assert info["interrupted"]["pending"] == ["cats.txt"]
+    assert info["interrupted"]["command"] == f"rag ingest {docs.resolve()}"
+    assert info["ingest"]["jobs_survive_restart"] is False
+    Pipeline(index=index, embedder=HashEmbedder()).ingest(docs, progress=False)
+    assert local_client(create_app(Pipeline(index=index, embedder=HashEmbedder()))).get("/info").json()["interrupted"] is None

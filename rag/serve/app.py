@@ -35,6 +35,7 @@ from rag.errors import RagError
 from rag.serve.chains import Chains
 from rag.serve.errors import CLIENT_GONE, error_body, sse, status_of
 from rag.serve.gate import ModelGate
+from rag.serve.jobs import interrupted
 from rag.serve.limits import ServeLimits
 from rag.serve.openai_api import ChatRequest, chat_chunk, chat_response, question_of
 from rag.serve.reports import ReportFolders
@@ -149,7 +150,8 @@ def create_app(pipeline: Any, *, api_key: str | None = None, queue_timeout: floa
         found = dict(await gate.run(pipeline.info))
         if hasattr(pipeline, "ask_options"):
             found["ask"] = pipeline.ask_options()
-        found["ingest"] = roots.to_dict()
+        found["ingest"] = {**roots.to_dict(), "jobs_survive_restart": False}
+        found["interrupted"] = interrupted(found)
         found["model_error"] = chains.error or None
         return found
 

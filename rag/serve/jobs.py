@@ -1,6 +1,11 @@
 """Ingest jobs: `POST /ingest/jobs` starts an ingest in the background and `GET
 /ingest/jobs/ID` reports its progress, so a page can show a progress bar. The ingest itself
-runs through the model gate like every write: this process stays the index's single writer."""
+runs through the model gate like every write: this process stays the index's single writer.
+
+Jobs live in this process's memory: a restart forgets them (the page says so). What a killed
+job leaves in the index does not depend on it: its files stay "pending" in the manifest, and
+`interrupted()` tells the server at start and /info what to re-run; the next ingest of the
+folder finishes or removes them (ingest/pipeline.py)."""
 
 from __future__ import annotations
 
@@ -56,3 +61,15 @@ class IngestJobs:
         job.state = "running"
         report = pipeline.ingest(folder or job.folder, progress=False, on_progress=on_progress, confine=True)
         job.report, job.state = dict(report.to_dict()), "done"
+
+
+def interrupted(info: dict[str, Any], index_option: str = "") -> dict[str, Any] | None:
+    """What an interrupted ingest left half-written (files still "pending"), and the command
+    that repairs it; None when nothing is pending."""
+    pending = [f["source"] for f in info.get("sources", []) if f.get("status") == "pending"]
+    if not pending:
+        return None
+    folder = info.get("source_root") or "FOLDER"
+    return {"pending": pending, "command": f"rag ingest {folder}{index_option}",
+            "message": f"an ingest was interrupted: {len(pending)} file(s) are half-written "
+                       f"({', '.join(pending[:3])}{', ...' if len(pending) > 3 else ''}); ingest the folder again"}

@@ -53,8 +53,13 @@ async function loadIndex() {
   if (!$("folder").value && info.source_root) $("folder").value = info.source_root;
   const allowed = info.ingest || { enabled: true, roots: [] };
   $("folder").disabled = $("ingest-button").disabled = !allowed.enabled;
-  $("ingest-roots").textContent = allowed.enabled ? "Folders under " + allowed.roots.join(", ") + " can be ingested."
-                                                  : "Ingest from this page is off: " + allowed.how + ".";
+  $("ingest-roots").textContent = (allowed.enabled ? "Folders under " + allowed.roots.join(", ") + " can be ingested."
+                                                   : "Ingest from this page is off: " + allowed.how + ".") +
+    " Ingest jobs live in the server's memory: a restart forgets them, not what they wrote.";
+  if (info.interrupted) {
+    $("ingest-status").className = "warning";
+    $("ingest-status").textContent = "Warning: " + info.interrupted.message + " (here, or: " + info.interrupted.command + ").";
+  }
   const body = $("files").querySelector("tbody");
   body.replaceChildren(...info.sources.map((f) => el("tr", {},
     el("td", { textContent: f.source }), el("td", { textContent: String(f.chunks) }),
