@@ -33,7 +33,7 @@ from pydantic import BaseModel, Field
 
 from rag.errors import RagError
 from rag.serve.chains import Chains
-from rag.serve.errors import CLIENT_GONE, error_body, sse, status_of
+from rag.serve.errors import CLIENT_GONE, UnauthorizedError, error_body, sse, status_of
 from rag.serve.gate import ModelGate
 from rag.serve.jobs import interrupted
 from rag.serve.limits import ServeLimits
@@ -118,15 +118,11 @@ def create_app(pipeline: Any, *, api_key: str | None = None, queue_timeout: floa
     async def authorised(request: Request) -> None:
         if expected is not None and not hmac.compare_digest(
                 request.headers.get("authorization", "").encode(), expected):
-            raise PermissionError("missing or wrong API key: send Authorization: Bearer KEY")
+            raise UnauthorizedError("missing or wrong API key: send Authorization: Bearer KEY")
 
     @app.exception_handler(RagError)
     async def on_rag_error(request: Request, exc: RagError) -> JSONResponse:
         return JSONResponse(error_body(exc), status_code=status_of(exc))
-
-    @app.exception_handler(PermissionError)
-    async def on_denied(request: Request, exc: PermissionError) -> JSONResponse:
-        return JSONResponse({"error": {"type": "Unauthorized", "message": str(exc)}}, status_code=401)
 
     @app.exception_handler(Exception)
     async def on_bug(request: Request, exc: Exception) -> JSONResponse:

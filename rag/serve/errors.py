@@ -23,8 +23,15 @@ from rag.serve.reports import NotFoundError
 from rag.serve.roots import ForbiddenError
 
 log = logging.getLogger(__name__)
-STATUS = [(InputError, 400), (ConfigError, 400), (NothingToIngestError, 400), (ForbiddenError, 403),
-          (IndexNotFoundError, 404), (NotFoundError, 404), (IngestLockedError, 409), (BusyError, 503),
+
+
+class UnauthorizedError(RagError):
+    """A request without the server's API key (HTTP 401). Its own class: an OS PermissionError
+    met while serving is a bug answered as 500, not a 401 carrying the OS's message."""
+
+
+STATUS = [(UnauthorizedError, 401), (InputError, 400), (ConfigError, 400), (NothingToIngestError, 400),
+          (ForbiddenError, 403), (IndexNotFoundError, 404), (NotFoundError, 404), (IngestLockedError, 409), (BusyError, 503),
           (ModelLoadError, 503), (GeneratorHTTPError, 502)]
 CLIENT_GONE = 499  # nginx's code for a client that closed the connection first: nobody reads it
 
