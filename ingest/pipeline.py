@@ -26,7 +26,7 @@ from ingest.chunking import Chunker
 from ingest.loaders import discover, load_bytes, read_bytes
 from ingest.report import IngestReport
 from rag.embedder import Embedder
-from rag.errors import LoadError, NothingToIngestError
+from rag.errors import InputError, LoadError, NothingToIngestError
 from rag.lexical import LexicalIndex, sync_with_store
 from rag.store import Store, check_embedding_model
 from rag.types import Chunk, ManifestEntry
@@ -34,6 +34,10 @@ from rag.types import Chunk, ManifestEntry
 log = logging.getLogger(__name__)
 OUTSIDE = "a symlink out of the ingested folder: not read (this ingest is confined to the folder)"
 GROUP_CHUNKS = 512  # chunks embedded and written per group: bounds memory and lost work
+
+
+class ReplaceNeededError(InputError):
+    """An ingest of another folder would remove the files of the folder the index mirrors."""
 
 
 @dataclass(frozen=True)
@@ -49,9 +53,13 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _plan(root: Path, store: Store, chunker: Chunker, report: IngestReport, confine: bool = False
-          ) -> tuple[list[_Work], list[str]]:
-    """Read every file, keep the new or changed ones chunked; list sources that disappeared."""
+def _plan(root: Path, store: Store, chunker: Chunker, report: IngestReport, confine: bool = False,
+          replace: bool = False) -> tuple[list[_Work], list[str]]:
+    """Read every file, keep the new or changed ones chunked; list sources that disappeared.
+
+    Raises:
+        ReplaceNeededError: the index mirrors another folder whose files this run would remove.
+    """
     files, report.files_ignored = discover(root, confine)
     report.files_seen = len(files)
     if not files:
@@ -86,6 +94,12 @@ def _plan(root: Path, store: Store, chunker: Chunker, report: IngestReport, conf
         raise NothingToIngestError(f"nothing ingestible under {str(root)!r}: all "
                                    f"{len(report.files_failed)} file(s) failed: " + "; ".join(
                                        f"{f['path']}: {f['error']}" for f in report.files_failed))
+    mirrored = store.metadata().get("source_root")
+    if removed and not replace and mirrored and mirrored != str(root.resolve()):
+        raise ReplaceNeededError(
+            f"the index mirrors {mirrored!r} ({len(manifest)} files); ingesting {str(root)!r} would remove "
+            f"{len(removed)} of them ({', '.join(removed[:3])}{', ...' if len(removed) > 3 else ''}). Nothing was "
+            f"changed: ingest {mirrored!r} to update the index, or pass --replace to make {str(root)!r} its folder")
     return work, removed
 
 
@@ -165,7 +179,8 @@ def mark_written(store: Store) -> None:
 
 def ingest_folder(root: str | Path, *, embedder: Embedder, store: Store, chunker: Chunker,
                   lexical: LexicalIndex | None = None, progress: bool = True,
-                  on_progress: Callable[[int, int], None] | None = None, confine: bool = False) -> IngestReport:
+                  on_progress: Callable[[int, int], None] | None = None, confine: bool = False,
+                  replace: bool = False) -> IngestReport:
     """Bring the index in step with the folder `root`.
 
     Args:
@@ -177,6 +192,7 @@ def ingest_folder(root: str | Path, *, embedder: Embedder, store: Store, chunker
         progress: show a progress bar while embedding.
         on_progress: called with (chunks done, chunks to do) as groups are embedded and written.
         confine: read no file through a symlink out of `root` (each is reported as failed).
+        replace: let `root` replace the folder the index mirrors, removing that folder's files.
 
     Returns:
         An IngestReport.
@@ -186,6 +202,7 @@ def ingest_folder(root: str | Path, *, embedder: Embedder, store: Store, chunker
         NothingToIngestError: no supported file, or every one failed; nothing is changed.
         IndexMismatchError: the index was built with another embedding model.
         IngestLockedError: another ingest holds the index.
+        ReplaceNeededError: the index mirrors another folder and `replace` is off; nothing is changed.
     """
     started = time.perf_counter()
     report = IngestReport()
@@ -196,7 +213,7 @@ def ingest_folder(root: str | Path, *, embedder: Embedder, store: Store, chunker
         if lexical is not None:  # repair what a killed run or an older version left behind
             sync_with_store(lexical, store, progress)
         # 2. Read and chunk what changed; find what disappeared.
-        work, removed = _plan(root, store, chunker, report, confine)
+        work, removed = _plan(root, store, chunker, report, confine, replace)
         store.set_metadata({"embedding_model": embedder.name,
                             "embedding_dimension": embedder.dimension,
                             "embedding_max_tokens": embedder.max_tokens,

@@ -64,7 +64,8 @@ def print_json(obj: object) -> None:
                                             description="Ingest DIR into the index; unchanged files "
                                             "cost nothing, removed files are deleted.")))
 def cmd_ingest(args: argparse.Namespace) -> int:
-    report = pipeline_from(args).ingest(args.dir, progress=not args.json and sys.stderr.isatty())
+    report = pipeline_from(args).ingest(args.dir, progress=not args.json and sys.stderr.isatty(),
+                                        replace=args.replace)
     if args.json:
         print_json(report.to_dict())
     else:
@@ -174,6 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
     for register, _ in COMMANDS.values():
         register(sub)
     sub.choices["ingest"].add_argument("dir", help="document folder")
+    sub.choices["ingest"].add_argument("--replace", action="store_true", help="let DIR replace the folder the "
+                                       "index mirrors, removing that folder's files (without it, that is an error)")
     sub.choices["forget"].add_argument("source", help="source path as shown by `rag info`")
     return parser
 

@@ -154,7 +154,8 @@ class Pipeline(Components):
 
     # -- ingest --------------------------------------------------------------------------
     def ingest(self, folder: str | Path, progress: bool = True,
-               on_progress: Callable[[int, int], None] | None = None, confine: bool = False) -> Any:
+               on_progress: Callable[[int, int], None] | None = None, confine: bool = False,
+               replace: bool = False) -> Any:
         """Bring the index in step with `folder` (incremental). Returns an IngestReport.
 
         A folder unchanged since the last clean ingest of a local index is answered from the
@@ -165,6 +166,7 @@ class Pipeline(Components):
             on_progress: called with (chunks done, chunks to do) as the ingest advances.
             confine: follow no symlink out of `folder` (a file reached through one is reported
                 as failed and not read): what `rag serve` ingests.
+            replace: let `folder` replace another folder the index mirrors (else that is an error).
         """
         from ingest import stamp
         from ingest.loaders import discover
@@ -185,7 +187,7 @@ class Pipeline(Components):
                                     seconds=time.perf_counter() - started)
             documents = stamp.document_stats(paths)  # before reading: a file edited meanwhile is seen next time
             stamp.remove(index)
-        report = self._ingest(folder, progress, on_progress, confine)
+        report = self._ingest(folder, progress, on_progress, confine, replace)
         if index is not None and documents is not None and not report.files_failed:
             getattr(self.lexical_index(), "checkpoint", lambda: None)()
             used = {**settings, "embedder": self.embedder().name}
@@ -210,7 +212,7 @@ class Pipeline(Components):
         return index_state(index / LOCK_FILE, [Path(self.lexical_path())])
 
     def _ingest(self, folder: str | Path, progress: bool, on_progress: Callable[[int, int], None] | None,
-                confine: bool = False) -> Any:
+                confine: bool = False, replace: bool = False) -> Any:
         from ingest.chunking import Chunker
         from ingest.pipeline import ingest_folder
 
@@ -221,7 +223,7 @@ class Pipeline(Components):
                           chunking.chunk_size_tokens, chunking.chunk_overlap_tokens)
         return ingest_folder(folder, embedder=embedder, store=store, chunker=chunker,
                              lexical=self.lexical_index(), progress=progress,
-                             on_progress=on_progress, confine=confine)
+                             on_progress=on_progress, confine=confine, replace=replace)
 
     def forget(self, source: str) -> int:
         """Remove one source's chunks and manifest entry; returns chunks deleted.

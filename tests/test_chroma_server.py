@@ -135,7 +135,7 @@ def test_a_writer_whose_lease_is_taken_over_mid_ingest_stops_with_a_clear_error(
     stage.GROUP_CHUNKS = 2
     try:
         with pytest.raises(LeaseLostError, match="other-host:4242:cafe"):
-            writer.ingest(docs, progress=False, on_progress=take_over)
+            writer.ingest(docs, progress=False, on_progress=take_over, replace=True)
     finally:
         stage.GROUP_CHUNKS = original
     assert lease.get(ids=[LEASE_ID])["metadatas"][0]["owner"] == "other-host:4242:cafe"  # left to its holder

@@ -194,6 +194,23 @@ def test_the_folder_an_index_mirrors_changes_only_once_its_ingest_has_written(tm
     assert pipeline(index).info()["source_root"] == str(second.resolve())
 
 
+def test_another_folder_never_silently_removes_the_files_of_the_one_the_index_mirrors(tmp_path: Path) -> None:
+    from ingest.pipeline import ReplaceNeededError
+
+    first, index = write_docs(tmp_path / "first"), tmp_path / "index"
+    pipeline(index).ingest(first, progress=False)
+    before = stored(index)
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "newts.txt").write_text(PARAGRAPH.format("newt") * 10, encoding="utf-8")
+    with pytest.raises(ReplaceNeededError, match="--replace"):
+        pipeline(index).ingest(other, progress=False)
+    assert stored(index) == before and pipeline(index).info()["source_root"] == str(first.resolve())
+    replaced = pipeline(index).ingest(other, progress=False, replace=True)
+    assert replaced.files_added == 1 and replaced.files_removed == 3
+    assert set(stored(index).values()) == {"newts.txt"}
+
+
 def test_a_second_writer_is_locked_out(tmp_path: Path) -> None:
     docs, index = write_docs(tmp_path / "docs"), tmp_path / "index"
     p = pipeline(index)

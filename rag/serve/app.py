@@ -58,6 +58,7 @@ class AskRequest(BaseModel):
 
 class IngestRequest(BaseModel):
     folder: str
+    replace: bool = False  # let the folder replace the one the index mirrors
 
 
 def create_app(pipeline: Any, *, api_key: str | None = None, queue_timeout: float = 120.0,
@@ -155,7 +156,7 @@ def create_app(pipeline: Any, *, api_key: str | None = None, queue_timeout: floa
     async def ingest(body: IngestRequest) -> dict[str, Any]:
         folder = roots.check(body.folder)
         # Through the gate: this process is the index's single writer, and answers wait for it.
-        report = await gate.run(lambda: pipeline.ingest(folder, progress=False, confine=True))
+        report = await gate.run(lambda: pipeline.ingest(folder, progress=False, confine=True, replace=body.replace))
         return dict(report.to_dict())  # the lexical index follows on the next search by itself
 
     async def prepared(body: AskRequest) -> Any:

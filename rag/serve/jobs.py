@@ -51,7 +51,7 @@ class IngestJobs:
     def get(self, job_id: str) -> IngestJob | None:
         return self._jobs.get(job_id)
 
-    def run(self, job: IngestJob, pipeline: Any, folder: Any = None) -> None:
+    def run(self, job: IngestJob, pipeline: Any, folder: Any = None, replace: bool = False) -> None:
         """Run `job` (in a worker thread, inside the gate), recording progress and outcome.
         `folder`: the job's folder as checked against the ingest roots (resolved); the ingest
         follows no symlink out of it."""
@@ -59,7 +59,8 @@ class IngestJobs:
             job.done, job.total = done, total
 
         job.state = "running"
-        report = pipeline.ingest(folder or job.folder, progress=False, on_progress=on_progress, confine=True)
+        report = pipeline.ingest(folder or job.folder, progress=False, on_progress=on_progress, confine=True,
+                                 replace=replace)
         job.report, job.state = dict(report.to_dict()), "done"
 
 

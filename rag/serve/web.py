@@ -47,6 +47,7 @@ class SelfOnlyHeaders:
 
 class IngestJobRequest(BaseModel):
     folder: str
+    replace: bool = False  # let the folder replace the one the index mirrors
 
 
 def add_web_routes(app: FastAPI, pipeline: Any, gate: Any, guard: list[Any], error_body: Any,
@@ -80,7 +81,7 @@ def add_web_routes(app: FastAPI, pipeline: Any, gate: Any, guard: list[Any], err
 
         async def run() -> None:
             try:
-                await gate.run(lambda: jobs.run(job, pipeline, folder))
+                await gate.run(lambda: jobs.run(job, pipeline, folder, body.replace))
             except Exception as exc:  # noqa: BLE001 - the job's outcome, read by polling
                 job.state, job.error = "failed", error_body(exc)["error"]
 

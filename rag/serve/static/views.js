@@ -80,13 +80,14 @@ async function ingest(event) {
       "from the index every file that is not in it. Press Ingest again to go ahead.";
     return;
   }
+  const replace = Boolean(root && state.info.files > 0 && folder.replace(/\/+$/, "") !== root);  // confirmed above
   state.confirmFolder = null;
   button.disabled = true;
   bar.hidden = false;
   bar.removeAttribute("value");  // indeterminate until the first count
   status.textContent = `Ingesting ${folder}… (waits for the model if it is answering)`;
   try {
-    let job = await apiJson("/ingest/jobs", { json: { folder } });
+    let job = await apiJson("/ingest/jobs", { json: { folder, replace } });
     while (job.state === "queued" || job.state === "running") {
       await new Promise((r) => setTimeout(r, 400));
       job = await apiJson("/ingest/jobs/" + job.id);
