@@ -137,6 +137,8 @@ class ModelGate:
         except BaseException:
             self._leave()
             raise
+        # Cancelled before a thread took it (its caller gone): it never runs, so give its place back.
+        future.add_done_callback(lambda done: self._leave() if done.cancelled() else None)
         return await asyncio.wrap_future(future)
 
     def stream(self, start: Callable[[], Iterator[str]], finish: Callable[[Iterator[str]], Any],
