@@ -54,8 +54,9 @@ def _now() -> str:
 
 
 def _plan(root: Path, store: Store, chunker: Chunker, report: IngestReport, confine: bool = False,
-          replace: bool = False) -> tuple[list[_Work], list[str]]:
+          replace: bool = False, mirrored: str | None = None) -> tuple[list[_Work], list[str]]:
     """Read every file, keep the new or changed ones chunked; list sources that disappeared.
+    `mirrored`: the folder the index mirrors (its `source_root`), if any.
 
     Raises:
         ReplaceNeededError: the index mirrors another folder whose files this run would remove.
@@ -94,7 +95,6 @@ def _plan(root: Path, store: Store, chunker: Chunker, report: IngestReport, conf
         raise NothingToIngestError(f"nothing ingestible under {str(root)!r}: all "
                                    f"{len(report.files_failed)} file(s) failed: " + "; ".join(
                                        f"{f['path']}: {f['error']}" for f in report.files_failed))
-    mirrored = store.metadata().get("source_root")
     if removed and not replace and mirrored and mirrored != str(root.resolve()):
         raise ReplaceNeededError(
             f"the index mirrors {mirrored!r} ({len(manifest)} files); ingesting {str(root)!r} would remove "
@@ -209,11 +209,12 @@ def ingest_folder(root: str | Path, *, embedder: Embedder, store: Store, chunker
     root = Path(root)
     with store.write_lock():
         # 1. Refuse a foreign index before touching it.
-        check_embedding_model(store.metadata(), embedder.name, embedder.dimension, str(root))
+        metadata = store.metadata()
+        check_embedding_model(metadata, embedder.name, embedder.dimension, str(root))
         if lexical is not None:  # repair what a killed run or an older version left behind
             sync_with_store(lexical, store, progress)
         # 2. Read and chunk what changed; find what disappeared.
-        work, removed = _plan(root, store, chunker, report, confine, replace)
+        work, removed = _plan(root, store, chunker, report, confine, replace, metadata.get("source_root"))
         store.set_metadata({"embedding_model": embedder.name,
                             "embedding_dimension": embedder.dimension,
                             "embedding_max_tokens": embedder.max_tokens,

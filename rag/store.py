@@ -114,6 +114,8 @@ class ChromaStore:
                              metadatas=[_chunk_metadata(c) for c in part])
 
     def delete(self, ids: Sequence[str]) -> None:
+        if not ids:  # called per file with its stale chunks, mostly none: no lease round trip then
+            return
         self._still_leased()
         for start in range(0, len(ids), self._batch):
             self._col.delete(ids=list(ids[start:start + self._batch]))
@@ -212,8 +214,8 @@ class ChromaStore:
                             "n_chunks": len(e.chunk_ids)} for e in part])
 
     def remove_manifest(self, sources: Sequence[str]) -> None:
-        self._still_leased()
         if sources:
+            self._still_leased()
             self._manifest.delete(ids=list(sources))
 
     def _still_leased(self) -> None:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
-import logging
 import threading
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
@@ -42,8 +41,6 @@ from rag.serve.reports import ReportFolders
 from rag.serve.roots import IngestRoots
 from rag.serve.trust import HostPolicy, TrustBoundary
 from rag.serve.web import add_web_routes
-
-log = logging.getLogger(__name__)
 
 
 class AskRequest(BaseModel):
@@ -127,8 +124,7 @@ def create_app(pipeline: Any, *, api_key: str | None = None, queue_timeout: floa
 
     @app.exception_handler(Exception)
     async def on_bug(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unexpected error on %s", request.url.path)  # the server's log keeps the traceback
-        return JSONResponse(error_body(exc), status_code=500)
+        return JSONResponse(error_body(exc), status_code=500)  # it logs the traceback under its reference
 
     guard = [Depends(authorised)]
     add_web_routes(app, pipeline, gate, guard, error_body, folders, roots)

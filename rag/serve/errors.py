@@ -44,7 +44,7 @@ def error_body(exc: Exception) -> dict[str, Any]:
     """The JSON error object: our own errors' messages (written for users); nothing of others."""
     if not isinstance(exc, RagError):
         ref = uuid.uuid4().hex[:8]
-        log.error("internal error %s: %s: %s", ref, type(exc).__name__, exc)
+        log.error("internal error %s: %s: %s", ref, type(exc).__name__, exc, exc_info=exc)  # the traceback
         return {"error": {"type": "InternalError", "message": f"internal error (the server's log has it as {ref})"}}
     return {"error": {"type": type(exc).__name__, "message": str(exc)}}
 
