@@ -7,12 +7,9 @@ Exit codes: 0 success; 1 partly failed (some files skipped) or a runtime error;
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
-from collections.abc import Callable
-from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
@@ -20,44 +17,19 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from rag.errors import ConfigError, IndexNotFoundError, InputError, NothingToIngestError, RagError  # noqa: E402
+from rag.cli_base import (  # noqa: E402 - after the environment defaults above
+    COMMANDS,
+    USAGE_ERRORS,
+    chroma_option,
+    command,
+    common_options,
+    pipeline_from,
+    print_json,
+)
+from rag.errors import RagError  # noqa: E402
 
-USAGE_ERRORS = (ConfigError, InputError, NothingToIngestError, IndexNotFoundError)
-Handler = Callable[[argparse.Namespace], int]
-COMMANDS: dict[str, tuple[Callable[[argparse._SubParsersAction], None], Handler]] = {}
-
-
-def command(register: Callable[[argparse._SubParsersAction], None]) -> Callable[[Handler], Handler]:
-    """Register a sub-command: `register` adds its parser, the decorated function runs it."""
-    def wrap(handler: Handler) -> Handler:
-        COMMANDS[handler.__name__.removeprefix("cmd_").replace("_", "-")] = (register, handler)
-        return handler
-    return wrap
-
-
-def pipeline_from(args: argparse.Namespace, **options: Any) -> Any:
-    """A Pipeline from --config, --index and the given options (None values are skipped)."""
-    from rag.config import load_config
-    from rag.pipeline import Pipeline
-
-    config = load_config(args.config, overrides={"index.chroma_url": getattr(args, "chroma", None)})
-    return Pipeline(index=args.index, config=config, **{k: v for k, v in options.items() if v is not None})
-
-
-def chroma_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--chroma", metavar="URL", help="a Chroma server's http://host:port instead of a local "
-                   "index folder (env RAG_CHROMA_URL, config index.chroma_url)")
-
-
-def common_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--index", metavar="PATH", help="index folder (default: rag_index, env RAG_INDEX)")
-    chroma_option(p)
-    p.add_argument("--config", metavar="FILE", help="TOML configuration (default: ./rag.toml if present)")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
-
-
-def print_json(obj: object) -> None:
-    print(json.dumps(obj, indent=2, ensure_ascii=False))
+__all__ = ["COMMANDS", "USAGE_ERRORS", "build_parser", "chroma_option", "command", "common_options", "main",
+           "pipeline_from", "print_json"]
 
 
 @command(lambda sub: common_options(sub.add_parser("ingest", help="ingest a folder (incremental)",

@@ -9,7 +9,7 @@ import sys
 import threading
 from typing import Any
 
-from rag.cli import command, common_options, pipeline_from, print_json
+from rag.cli_base import command, common_options, pipeline_from, print_json
 from rag.filters import parse_filter
 
 

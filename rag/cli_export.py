@@ -9,7 +9,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from rag.cli import command, print_json
+from rag.cli_base import command, print_json
 from rag.errors import InputError
 
 

@@ -7,7 +7,7 @@ import argparse
 import shlex
 import sys
 
-from rag.cli import chroma_option, command
+from rag.cli_base import chroma_option, command
 
 
 def _register(sub: argparse._SubParsersAction) -> None:

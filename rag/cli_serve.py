@@ -8,7 +8,7 @@ import ipaddress
 import os
 import sys
 
-from rag.cli import chroma_option, command, pipeline_from
+from rag.cli_base import chroma_option, command, pipeline_from
 from rag.errors import ConfigError
 from rag.serve.jobs import interrupted
 from rag.serve.limits import ServeLimits

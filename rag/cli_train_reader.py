@@ -7,7 +7,7 @@ import argparse
 import shlex
 import sys
 
-from rag.cli import command
+from rag.cli_base import command
 
 
 def _register(sub: argparse._SubParsersAction) -> None:
