@@ -19,6 +19,7 @@ from eval.metrics import (
 )
 from rag.answer.groundedness import GroundednessScorer
 from rag.datasets import EvalItem
+from rag.documents import relative_path
 from rag.types import Answer
 
 CORRECT_F1 = 0.5  # an answer with token F1 >= this, or containing a gold answer, counts as correct
@@ -29,6 +30,11 @@ def _sentences(text: str) -> list[str]:
     return [s.strip() for s in re.split(r"(?<=[.!?])\s+|\n+", text) if len(s.strip()) > 30]
 
 
+def _gold(source: str, item: EvalItem) -> bool:
+    """Whether `source` (a document id, root/path) is a gold source (a path in the folder)."""
+    return source in item.gold_sources or relative_path(source) in item.gold_sources
+
+
 def is_relevant(item: EvalItem, source: str, page: int | None, text: str) -> bool:
     """A retrieved chunk counts when it comes from the gold paragraph (SQuAD) or the gold
     source (and page, when given), or when it contains a gold answer."""
@@ -36,8 +42,8 @@ def is_relevant(item: EvalItem, source: str, page: int | None, text: str) -> boo
     if any(a.strip() and a.lower() in lowered for a in item.answers):
         return True
     if item.gold_context:
-        return source in item.gold_sources and any(s in item.gold_context for s in _sentences(text))
-    if source in item.gold_sources:
+        return _gold(source, item) and any(s in item.gold_context for s in _sentences(text))
+    if _gold(source, item):
         return item.gold_page is None or page == item.gold_page
     return False
 

@@ -33,7 +33,8 @@ class FoundFile:
 
 
 def discover(root: str | Path, confine: bool = False) -> tuple[list[FoundFile], int]:
-    """List ingestible files under `root`, following symlinks without looping.
+    """List ingestible files under `root` (a folder, or one document), following symlinks
+    without looping.
 
     Hidden files and folders (name starting with '.') are skipped silently; files with
     other extensions are counted as ignored. With `confine`, symlinks are followed only while
@@ -47,8 +48,12 @@ def discover(root: str | Path, confine: bool = False) -> tuple[list[FoundFile], 
         InputError: `root` is not a directory.
     """
     root = Path(root)
+    if root.is_file():  # a single document is a root of its own
+        if root.suffix.lower() in SUPPORTED_EXTENSIONS:
+            return [FoundFile(root, root.name)], 0
+        raise InputError(f"{str(root)!r} is not a .txt, .md, .pdf or .html file")
     if not root.is_dir():
-        raise InputError(f"folder {str(root)!r} does not exist or is not a directory")
+        raise InputError(f"{str(root)!r} does not exist or is not a folder or a document")
     found: list[FoundFile] = []
     ignored = 0
     seen_dirs: set[tuple[int, int]] = set()

@@ -21,9 +21,11 @@ class IngestReport:
     chunks_deleted: int = 0
     chunks_embedded: int = 0  # texts actually sent to the embedder (after reuse and dedup)
     seconds: float = 0.0
+    root: str = ""  # the label of the root ingested (rag.documents)
+    new_root: bool = False  # whether this run added it to the index
 
     def to_dict(self) -> dict[str, object]:
-        keys = ("files_seen", "files_added", "files_updated", "files_unchanged", "files_removed",
+        keys = ("root", "new_root", "files_seen", "files_added", "files_updated", "files_unchanged", "files_removed",
                 "files_ignored", "files_failed", "chunks_upserted", "chunks_deleted", "seconds")
         return {k: getattr(self, k) for k in keys}
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 STAMP = "ingest-stamp.json"
-VERSION = 1
+VERSION = 2  # 2: indexes of many roots (rag.documents); a stamp of 1 never matches
 RACY_NS = 2_000_000_000
 
 
@@ -77,8 +77,9 @@ def unchanged(index: Path, folder: Path, settings: dict[str, Any], paths: dict[s
 
 
 def write(index: Path, folder: Path, settings: dict[str, Any], documents: dict[str, list[int]],
-          state: dict[str, Any]) -> None:
-    """Record the state an ingest just completed (documents as stat-ed before reading).
+          state: dict[str, Any], root: str = "") -> None:
+    """Record the state an ingest of `folder` (the index's root labelled `root`) just
+    completed (documents as stat-ed before reading).
 
     A document modified within RACY_NS of now is recorded as never matching: file times tick
     coarsely, so an edit in the same tick as the one recorded would keep its time (and maybe
@@ -86,11 +87,19 @@ def write(index: Path, folder: Path, settings: dict[str, Any], documents: dict[s
     """
     now = time.time_ns()
     recent = {s: [size, -1] for s, (size, mtime) in documents.items() if mtime > now - RACY_NS}
-    stamp = {"version": VERSION, "folder": str(folder.resolve()), "settings": settings,
+    stamp = {"version": VERSION, "folder": str(folder.resolve()), "root": root, "settings": settings,
              "documents": {**documents, **recent}, "index": state}
     partial = index / (STAMP + ".partial")
     partial.write_text(json.dumps(stamp), encoding="utf-8")
     os.replace(partial, index / STAMP)
+
+
+def root_of(index: Path) -> str:
+    """The root label the stamp records ("" without one)."""
+    try:
+        return str(json.loads((index / STAMP).read_text(encoding="utf-8")).get("root", ""))
+    except (OSError, ValueError, AttributeError):
+        return ""
 
 
 def remove(index: Path) -> None:

@@ -32,17 +32,19 @@ __all__ = ["COMMANDS", "USAGE_ERRORS", "build_parser", "chroma_option", "command
            "pipeline_from", "print_json"]
 
 
-@command(lambda sub: common_options(sub.add_parser("ingest", help="ingest a folder (incremental)",
-                                            description="Ingest DIR into the index; unchanged files "
-                                            "cost nothing, removed files are deleted.")))
+@command(lambda sub: common_options(sub.add_parser(
+    "ingest", help="add a folder (or a document) to the index, or update it (incremental)",
+    description="Add DIR to the index as a root, or bring that root up to date: unchanged files cost "
+    "nothing, files gone from DIR are deleted; the index's other roots are left as they are.")))
 def cmd_ingest(args: argparse.Namespace) -> int:
     report = pipeline_from(args).ingest(args.dir, progress=not args.json and sys.stderr.isatty(),
-                                        replace=args.replace)
+                                        replace=args.replace, label=args.label)
     if args.json:
         print_json(report.to_dict())
     else:
-        print(f"{report.files_seen} files seen: {report.files_added} added, {report.files_updated} "
-              f"updated, {report.files_unchanged} unchanged, {report.files_removed} removed, "
+        kind = "new root" if report.new_root else "root"
+        print(f"{kind} {report.root}: {report.files_seen} files seen: {report.files_added} added, "
+              f"{report.files_updated} updated, {report.files_unchanged} unchanged, {report.files_removed} removed, "
               f"{len(report.files_failed)} failed, {report.files_ignored} ignored; "
               f"{report.chunks_upserted} chunks upserted, {report.chunks_deleted} deleted "
               f"in {report.seconds:.1f} s")
@@ -60,14 +62,20 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"index: {info['index']} (collection {info['collection']})")
     print(f"embedding model: {info['embedding_model']} ({info['embedding_dimension']} dims)")
     print(f"chunker: {info['chunker']}")
-    print(f"{info['files']} files, {info['chunks']} chunks")
+    print(f"{len(info['roots'])} roots, {info['files']} files, {info['chunks']} chunks")
+    for r in info["roots"]:
+        flag = "  [interrupted: ingest it again]" if r.get("interrupted") else ""
+        print(f"  root {r['label']}: {r['documents']} documents, {r['chunks']} chunks, {r['path'] or '?'}{flag}")
+    if info.get("layout") == 1:
+        print("  (an index from before roots: the next `rag ingest` or `rag forget` migrates it, re-embedding nothing)")
     for f in info["sources"]:
         flag = "" if f["status"] == "complete" else f"  [{f['status']}]"
         print(f"  {f['chunks']:6d}  {f['ingested_at']}  {f['source']}{flag}")
     return 0
 
 
-@command(lambda sub: common_options(sub.add_parser("forget", help="remove one source's chunks")))
+@command(lambda sub: common_options(sub.add_parser(
+    "forget", help="remove a root (by label) or one document (by root/path) from the index")))
 def cmd_forget(args: argparse.Namespace) -> int:
     deleted = pipeline_from(args).forget(args.source)
     if args.json:
@@ -146,10 +154,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     for register, _ in COMMANDS.values():
         register(sub)
-    sub.choices["ingest"].add_argument("dir", help="document folder")
-    sub.choices["ingest"].add_argument("--replace", action="store_true", help="let DIR replace the folder the "
-                                       "index mirrors, removing that folder's files (without it, that is an error)")
-    sub.choices["forget"].add_argument("source", help="source path as shown by `rag info`")
+    sub.choices["ingest"].add_argument("dir", help="document folder, or one document")
+    sub.choices["ingest"].add_argument("--replace", action="store_true", help="make DIR the index's only "
+                                       "root: every other root's documents are removed")
+    sub.choices["ingest"].add_argument("--label", help="the root's label (default: the one DIR already has, "
+                                       "else its name); an existing root's label with another DIR moves that root")
+    sub.choices["forget"].add_argument("source", help="a root's label, or a document as `rag info` lists "
+                                       "it (root/path)")
     return parser
 
 

@@ -37,7 +37,8 @@ def _register_ask(sub: argparse._SubParsersAction) -> None:
                    "BM25, or both fused")
     p.add_argument("--mmr", metavar="LAMBDA", help="diversify the candidates by MMR (0 diverse - 1 relevant)")
     p.add_argument("--votes", type=int, help="drafts voted on, each with the chunks in another order")
-    p.add_argument("--source", metavar="GLOB", help="only chunks of sources matching GLOB ('docs/*.md')")
+    p.add_argument("--source", metavar="ROOT_OR_GLOB", help="only chunks of this root (its label) or of "
+                   "documents matching GLOB ('handbook/*.md')")
     p.add_argument("--pages", metavar="RANGE", help="only chunks of these pages: 7, 3-7, 3- or -7")
     p.add_argument("--section", metavar="S", help="only chunks under this Markdown section (or glob)")
     p.add_argument("--no-stream", action="store_true", help="print the answer when complete")

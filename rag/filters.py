@@ -1,4 +1,4 @@
-"""Metadata filters on retrieval: by source (glob), page range and section.
+"""Metadata filters on retrieval: by root or source (glob), page range and section.
 
 A filter is resolved once, against the values the index actually holds, into explicit lists of
 sources and sections; both routes then apply the same lists (Chroma's `where`, the lexical
@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from rag.documents import relative_path
 from rag.errors import InputError
 
 GLOB_CHARS = "*?["
@@ -22,8 +23,9 @@ class ChunkFilter:
     """Which chunks a question may retrieve.
 
     Attributes:
-        source: glob over source paths as `rag info` shows them ("docs/*.md", "**/report.pdf");
-            case-sensitive, `*` also crosses `/`.
+        source: a root's label ("handbook": all its documents), or a glob over document ids
+            as `rag info` shows them, `root/path` ("handbook/*.md"), or over paths inside the
+            roots ("setup/*.md", "report.pdf": in any root); case-sensitive, `*` also crosses `/`.
         page_min, page_max: inclusive page range; a page filter excludes chunks without pages.
         section: Markdown heading path; a glob ("*Install*"), or a plain heading path, which
             matches that section and its subsections ("Guide" matches "Guide > Setup").
@@ -96,6 +98,14 @@ def parse_pages(pages: Any) -> tuple[int | None, int | None]:
     return first, last
 
 
+def _source_matches(pattern: str, source: str) -> bool:
+    """A glob over document ids or over paths inside their roots, or a plain root label (all
+    of that root's documents)."""
+    if fnmatch.fnmatchcase(source, pattern) or fnmatch.fnmatchcase(relative_path(source), pattern):
+        return True
+    return not any(c in pattern for c in GLOB_CHARS) and source.startswith(pattern.rstrip("/") + "/")
+
+
 def _section_matches(pattern: str, section: str) -> bool:
     if any(c in pattern for c in GLOB_CHARS):
         return fnmatch.fnmatchcase(section, pattern)
@@ -149,7 +159,7 @@ def resolve_filter(chunk_filter: ChunkFilter, sources: Iterable[str], sections: 
     chosen_sources = chosen_sections = None
     if chunk_filter.source is not None:
         known = sorted(set(sources))
-        chosen_sources = tuple(s for s in known if fnmatch.fnmatchcase(s, chunk_filter.source))
+        chosen_sources = tuple(s for s in known if _source_matches(chunk_filter.source, s))
         if not chosen_sources:
             shown = ", ".join(known[:8]) + (" ..." if len(known) > 8 else "")
             raise InputError(f"source filter {chunk_filter.source!r} matches no indexed source "

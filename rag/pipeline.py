@@ -10,16 +10,13 @@ from __future__ import annotations
 
 import logging
 import os
-import time
-from collections.abc import Callable
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from rag.components import Components
 from rag.config import RagConfig, apply_options, load_config
 from rag.embedder import Embedder
 from rag.errors import ConfigError
+from rag.indexing import Indexing
 from rag.store import Store
 from rag.types import Answer
 
@@ -29,7 +26,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 
-class Pipeline(Components):
+class Pipeline(Indexing):
     """Ingest folders into an index and ask questions of it.
 
     Args:
@@ -151,109 +148,3 @@ class Pipeline(Components):
         from rag.langchain import as_runnable, as_text_runnable
 
         return as_text_runnable(self.chain()) if text else as_runnable(self.chain())
-
-    # -- ingest --------------------------------------------------------------------------
-    def ingest(self, folder: str | Path, progress: bool = True,
-               on_progress: Callable[[int, int], None] | None = None, confine: bool = False,
-               replace: bool = False) -> Any:
-        """Bring the index in step with `folder` (incremental). Returns an IngestReport.
-
-        A folder unchanged since the last clean ingest of a local index is answered from the
-        index's stamp without opening the store (ingest/stamp.py).
-
-        Args:
-            progress: a progress bar on stderr.
-            on_progress: called with (chunks done, chunks to do) as the ingest advances.
-            confine: follow no symlink out of `folder` (a file reached through one is reported
-                as failed and not read): what `rag serve` ingests.
-            replace: let `folder` replace another folder the index mirrors (else that is an error).
-        """
-        from ingest import stamp
-        from ingest.loaders import discover
-
-        started = time.perf_counter()
-        index = None if self.config.index.chroma_url else Path(self.config.index.path)
-        settings = {name: asdict(getattr(self.config, name)) for name in ("index", "chunking", "embedding")}
-        documents = None
-        if index is not None and Path(folder).is_dir():
-            found, ignored = discover(Path(folder), confine)
-            paths = {f.source: f.path for f in found}
-            used = {**settings, "embedder": self._embedder_name()}
-            if paths and not any(f.outside for f in found) \
-                    and stamp.unchanged(index, Path(folder), used, paths, self._index_state(index)):
-                from ingest.report import IngestReport
-
-                return IngestReport(files_seen=len(paths), files_unchanged=len(paths), files_ignored=ignored,
-                                    seconds=time.perf_counter() - started)
-            documents = stamp.document_stats(paths)  # before reading: a file edited meanwhile is seen next time
-            stamp.remove(index)
-        report = self._ingest(folder, progress, on_progress, confine, replace)
-        if index is not None and documents is not None and not report.files_failed:
-            getattr(self.lexical_index(), "checkpoint", lambda: None)()
-            used = {**settings, "embedder": self.embedder().name}
-            stamp.write(index, Path(folder), used, documents, self._index_state(index))
-        return report
-
-    def _embedder_name(self) -> str:
-        """The embedding model an ingest would use, as far as it is known without opening the
-        index: the given one, the configured one, else the default (an index built with
-        another model then takes the full path, which checks it)."""
-        from rag.config import DEFAULT_EMBEDDING_MODEL
-        from rag.embedder import model_name
-
-        if self._embedder is not None:
-            return str(self._embedder.name)
-        return model_name(self.config.embedding.model or DEFAULT_EMBEDDING_MODEL)
-
-    def _index_state(self, index: Path) -> dict[str, Any]:
-        from ingest.stamp import index_state
-        from rag.store import LOCK_FILE
-
-        return index_state(index / LOCK_FILE, [Path(self.lexical_path())])
-
-    def _ingest(self, folder: str | Path, progress: bool, on_progress: Callable[[int, int], None] | None,
-                confine: bool = False, replace: bool = False) -> Any:
-        from ingest.chunking import Chunker
-        from ingest.pipeline import ingest_folder
-
-        store = self.store(create=True)
-        embedder = self.embedder(store)
-        chunking = self.config.chunking
-        chunker = Chunker(embedder.count_tokens, embedder.max_tokens,
-                          chunking.chunk_size_tokens, chunking.chunk_overlap_tokens)
-        return ingest_folder(folder, embedder=embedder, store=store, chunker=chunker,
-                             lexical=self.lexical_index(), progress=progress,
-                             on_progress=on_progress, confine=confine, replace=replace)
-
-    def forget(self, source: str) -> int:
-        """Remove one source's chunks and manifest entry; returns chunks deleted.
-
-        Raises:
-            InputError: the index holds no such source.
-        """
-        from ingest.pipeline import remove_sources
-        from rag.errors import InputError
-
-        store = self.store()
-        with store.write_lock():
-            manifest = store.manifest()
-            if source not in manifest and not store.ids_for_source(source):
-                known = ", ".join(sorted(manifest)[:10])
-                raise InputError(f"source {source!r} is not in the index (it holds: {known or 'nothing'})")
-            return remove_sources(store, [source], self.lexical_index())
-
-    def info(self) -> dict[str, Any]:
-        """What the index holds: model, chunker, the folder last ingested (`source_root`; the
-        index mirrors it), counts, and each file with its chunk count."""
-        store = self.store()
-        meta = store.metadata()
-        manifest = store.manifest()
-        files = [{"source": e.source, "chunks": len(e.chunk_ids), "ingested_at": e.ingested_at,
-                  "status": e.status} for e in sorted(manifest.values(), key=lambda e: e.source)]
-        return {"index": self.config.index.chroma_url or str(Path(self.config.index.path).resolve()),
-                "collection": self.config.index.collection,
-                "embedding_model": meta.get("embedding_model"),
-                "embedding_dimension": meta.get("embedding_dimension"),
-                "chunker": meta.get("chunker"), "source_root": meta.get("source_root"),
-                "files": len(files), "chunks": store.count(),
-                "sources": files}

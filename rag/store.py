@@ -113,6 +113,14 @@ class ChromaStore:
                              embeddings=np.asarray(vectors[start:start + self._batch], dtype=np.float32),
                              metadatas=[_chunk_metadata(c) for c in part])
 
+    def relabel(self, chunks: Sequence[Chunk]) -> None:
+        """Rewrite the metadata (source, page, section...) of stored chunks; their texts and
+        vectors stay as they are (ingest/migrate.py)."""
+        self._still_leased()
+        for start in range(0, len(chunks), self._batch):
+            part = chunks[start:start + self._batch]
+            self._col.update(ids=[c.id for c in part], metadatas=[_chunk_metadata(c) for c in part])
+
     def delete(self, ids: Sequence[str]) -> None:
         if not ids:  # called per file with its stale chunks, mostly none: no lease round trip then
             return

@@ -38,9 +38,9 @@ def test_answer_carries_text_citation_sources_and_timings(docs: Path, tmp_path: 
     p.ingest(docs, progress=False)
     answer = p.ask("What do bees turn nectar into inside the hive?")
     assert "honey" in answer.text and not answer.refused
-    assert answer.sources[0].source == "bees.txt" and answer.cited == (1,)
+    assert answer.sources[0].source == "docs/bees.txt" and answer.cited == (1,)
     assert len(answer.sources) == 2 and answer.sources[0].score >= answer.sources[1].score
-    assert answer.sources[0].chunk_id == "bees.txt#c0" and answer.sources[0].snippet.startswith("Bees")
+    assert answer.sources[0].chunk_id == "docs/bees.txt#c0" and answer.sources[0].snippet.startswith("Bees")
     t = answer.timings
     assert t.total >= t.generate >= 0 and t.tokens_generated > 0 and t.prompt_tokens > 0
 
@@ -107,7 +107,7 @@ def test_langchain_retriever_and_runnable_compose(docs: Path, tmp_path: Path) ->
     p.ingest(docs, progress=False)
     documents = p.as_retriever().invoke("steam locomotives coal")
     assert isinstance(documents[0], Document) and len(documents) == 2
-    assert documents[0].metadata["source"] == "trains.txt" and documents[0].metadata["score"] > 0
+    assert documents[0].metadata["source"] == "docs/trains.txt" and documents[0].metadata["score"] > 0
     lcel = RunnableLambda(lambda d: d["q"]) | p.as_runnable()
     assert "honey" in lcel.invoke({"q": "What do bees turn nectar into?"}).text
     text = p.as_runnable(text=True)

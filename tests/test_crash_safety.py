@@ -90,14 +90,8 @@ KILL_POINTS = [("store.put_manifest", 1),   # intent records written, nothing el
                ("store.delete", 5)]         # last: the vanished file gone from Chroma only
 
 
-@pytest.mark.parametrize(("marker", "occurrence"), KILL_POINTS)
-def test_sigkill_then_rerun_equals_a_clean_ingest(tmp_path: Path, clean: tuple, marker: str,
-                                                   occurrence: int) -> None:
-    docs, index = tmp_path / "docs", tmp_path / "index"
-    pipe(index).ingest(write_docs(docs, version(1)), progress=False)
-    for name in os.listdir(docs):
-        (docs / name).unlink()
-    write_docs(docs, version(2))
+def kill_at(docs: Path, index: Path, marker: str, occurrence: int) -> None:
+    """Ingest `docs` into `index` in a child process, SIGKILLed right after that write."""
     child = subprocess.Popen([sys.executable, "-c", CHILD, str(docs), str(index)], cwd=ROOT,
                              stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     seen, killed = 0, False
@@ -112,5 +106,46 @@ def test_sigkill_then_rerun_equals_a_clean_ingest(tmp_path: Path, clean: tuple, 
     child.wait(timeout=60)
     assert killed, f"the run finished before the {occurrence}th {marker}"
     assert child.returncode == -signal.SIGKILL
+
+
+@pytest.mark.parametrize(("marker", "occurrence"), KILL_POINTS)
+def test_sigkill_then_rerun_equals_a_clean_ingest(tmp_path: Path, clean: tuple, marker: str,
+                                                   occurrence: int) -> None:
+    docs, index = tmp_path / "docs", tmp_path / "index"
+    pipe(index).ingest(write_docs(docs, version(1)), progress=False)
+    for name in os.listdir(docs):
+        (docs / name).unlink()
+    write_docs(docs, version(2))
+    kill_at(docs, index, marker, occurrence)
     pipe(index).ingest(docs, progress=False)  # the re-run repairs
     assert snapshot(index) == clean
+
+
+OTHER = {"doc1.txt": "Another root holds a doc1.txt too, about tides and moons. " * 6,
+         "notes.txt": "Notes of the other root, about barometers and fog. " * 6}
+
+
+@pytest.fixture(scope="module")
+def clean_two(tmp_path_factory: pytest.TempPathFactory) -> tuple:
+    root = tmp_path_factory.mktemp("clean-two")
+    pipe(root / "index").ingest(write_docs(root / "other", OTHER), progress=False)
+    pipe(root / "index").ingest(write_docs(root / "docs", version(2)), progress=False)
+    return snapshot(root / "index")
+
+
+@pytest.mark.parametrize(("marker", "occurrence"), KILL_POINTS[1::2])
+def test_sigkill_with_two_roots_leaves_the_other_root_whole(tmp_path: Path, clean_two: tuple, marker: str,
+                                                            occurrence: int) -> None:
+    docs, other, index = tmp_path / "docs", tmp_path / "other", tmp_path / "index"
+    pipe(index).ingest(write_docs(other, OTHER), progress=False)
+    pipe(index).ingest(write_docs(docs, version(1)), progress=False)
+    kept = {cid: text for cid, text in snapshot(index)[1].items() if cid.startswith("other/")}
+    for name in os.listdir(docs):
+        (docs / name).unlink()
+    write_docs(docs, version(2))
+    kill_at(docs, index, marker, occurrence)
+    assert {c.id: c.text for c in ChromaStore(index, create=False).all_chunks()
+            if c.id.startswith("other/")} == kept  # killed mid-way, the other root is untouched
+    pipe(index).ingest(docs, progress=False)  # the re-run repairs
+    assert snapshot(index) == clean_two
+    assert [r["label"] for r in pipe(index).info()["roots"]] == ["docs", "other"]

@@ -43,7 +43,7 @@ def test_first_run_adds_everything_and_second_run_embeds_nothing(tmp_path: Path)
     assert (first.files_seen, first.files_added, first.files_failed) == (3, 3, [])
     ids = stored(index)
     assert first.chunks_upserted == len(ids) > 3
-    assert set(ids.values()) == {"owls.md", "bees.txt", "sub/cats.html"}
+    assert set(ids.values()) == {"docs/owls.md", "docs/bees.txt", "docs/sub/cats.html"}
 
     embedder.calls.clear()
     second = pipeline(index, embedder).ingest(docs, progress=False)
@@ -62,10 +62,10 @@ def test_edited_file_is_replaced_and_removed_file_disappears(tmp_path: Path) -> 
     report = pipeline(index).ingest(docs, progress=False)
     after = stored(index)
     assert (report.files_updated, report.files_removed, report.files_unchanged) == (1, 1, 1)
-    assert "bees.txt" not in after.values()
-    assert [i for i, s in after.items() if s == "owls.md"] == ["owls.md#c0"]
+    assert "docs/bees.txt" not in after.values()
+    assert [i for i, s in after.items() if s == "docs/owls.md"] == ["docs/owls.md#c0"]
     assert report.chunks_deleted == len(before) - len(after)
-    assert [f["source"] for f in pipeline(index).info()["sources"]] == ["owls.md", "sub/cats.html"]
+    assert [f["source"] for f in pipeline(index).info()["sources"]] == ["docs/owls.md", "docs/sub/cats.html"]
 
 
 def test_unchanged_chunks_of_an_edited_file_reuse_their_vectors(tmp_path: Path) -> None:
@@ -98,11 +98,11 @@ def test_bad_files_are_reported_and_neighbours_ingested(tmp_path: Path) -> None:
     make_pdf(docs / "locked.pdf", ["secret"], password="pw")
     report = pipeline(tmp_path / "index").ingest(docs, progress=False)
     failed = {f["path"]: f["error"] for f in report.files_failed}
-    assert set(failed) == {"corrupt.pdf", "binary.txt", "empty.md", "locked.pdf"}
-    assert "binary" in failed["binary.txt"] and "empty" in failed["empty.md"]
+    assert set(failed) == {"docs/corrupt.pdf", "docs/binary.txt", "docs/empty.md", "docs/locked.pdf"}
+    assert "binary" in failed["docs/binary.txt"] and "empty" in failed["docs/empty.md"]
     assert report.exit_code == 1 and report.files_added == 4
     texts = {c.source: c.text for c in ChromaStore(tmp_path / "index", create=False).all_chunks()}
-    assert "café très français" in texts["latin1.txt"]
+    assert "café très français" in texts["docs/latin1.txt"]
 
 
 def test_a_good_file_turned_bad_keeps_its_chunks(tmp_path: Path) -> None:
@@ -111,7 +111,7 @@ def test_a_good_file_turned_bad_keeps_its_chunks(tmp_path: Path) -> None:
     before = stored(index)
     (docs / "bees.txt").write_bytes(b"\x00\x01\x02" * 100)
     report = pipeline(index).ingest(docs, progress=False)
-    assert [f["path"] for f in report.files_failed] == ["bees.txt"]
+    assert [f["path"] for f in report.files_failed] == ["docs/bees.txt"]
     assert stored(index) == before
 
 
@@ -168,47 +168,16 @@ def test_a_run_killed_half_way_is_repaired_by_the_next(tmp_path: Path) -> None:
                  **{"chunking.chunk_size_tokens": 48, "chunking.chunk_overlap_tokens": 8}
                  ).ingest(docs, progress=False)
     statuses = {s["source"]: s["status"] for s in pipeline(index).info()["sources"]}
-    assert statuses["new.txt"] == "pending" and statuses["owls.md"] == "pending"
+    assert statuses["docs/new.txt"] == "pending" and statuses["docs/owls.md"] == "pending"
     (docs / "new.txt").unlink()  # the half-written new file is gone before the next run
     report = pipeline(index).ingest(docs, progress=False)
     assert report.files_updated == 1 and report.files_removed == 1
     repaired = stored(index)
-    assert "new.txt" not in repaired.values()
+    assert "docs/new.txt" not in repaired.values()
     fresh = tmp_path / "fresh"
     pipeline(fresh).ingest(docs, progress=False)
     assert repaired == stored(fresh)  # same ids as a clean build: no duplicates, no orphans
     assert repaired != clean
-
-
-def test_the_folder_an_index_mirrors_changes_only_once_its_ingest_has_written(tmp_path: Path) -> None:
-    first, index = write_docs(tmp_path / "first"), tmp_path / "index"
-    pipeline(index).ingest(first, progress=False)
-    second = write_docs(tmp_path / "second")
-    (second / "newts.txt").write_text(PARAGRAPH.format("newt") * 10, encoding="utf-8")
-    with pytest.raises(KeyboardInterrupt):
-        Pipeline(index=index, embedder=HashEmbedder(), store=CrashingStore(index),
-                 **{"chunking.chunk_size_tokens": 48, "chunking.chunk_overlap_tokens": 8}
-                 ).ingest(second, progress=False)
-    assert pipeline(index).info()["source_root"] == str(first.resolve())  # not the folder it never finished
-    pipeline(index).ingest(second, progress=False)
-    assert pipeline(index).info()["source_root"] == str(second.resolve())
-
-
-def test_another_folder_never_silently_removes_the_files_of_the_one_the_index_mirrors(tmp_path: Path) -> None:
-    from ingest.pipeline import ReplaceNeededError
-
-    first, index = write_docs(tmp_path / "first"), tmp_path / "index"
-    pipeline(index).ingest(first, progress=False)
-    before = stored(index)
-    other = tmp_path / "other"
-    other.mkdir()
-    (other / "newts.txt").write_text(PARAGRAPH.format("newt") * 10, encoding="utf-8")
-    with pytest.raises(ReplaceNeededError, match="--replace"):
-        pipeline(index).ingest(other, progress=False)
-    assert stored(index) == before and pipeline(index).info()["source_root"] == str(first.resolve())
-    replaced = pipeline(index).ingest(other, progress=False, replace=True)
-    assert replaced.files_added == 1 and replaced.files_removed == 3
-    assert set(stored(index).values()) == {"newts.txt"}
 
 
 def test_a_second_writer_is_locked_out(tmp_path: Path) -> None:
@@ -222,8 +191,8 @@ def test_a_second_writer_is_locked_out(tmp_path: Path) -> None:
 def test_forget_removes_one_source(tmp_path: Path) -> None:
     docs, index = write_docs(tmp_path / "docs"), tmp_path / "index"
     pipeline(index).ingest(docs, progress=False)
-    deleted = pipeline(index).forget("bees.txt")
-    assert deleted > 0 and "bees.txt" not in stored(index).values()
+    deleted = pipeline(index).forget("docs/bees.txt")
+    assert deleted > 0 and "docs/bees.txt" not in stored(index).values()
     info = pipeline(index).info()
-    assert [s["source"] for s in info["sources"]] == ["owls.md", "sub/cats.html"]
+    assert [s["source"] for s in info["sources"]] == ["docs/owls.md", "docs/sub/cats.html"]
     assert info["chunks"] == len(stored(index))

@@ -84,7 +84,7 @@ def test_lexical_index_follows_an_edited_and_a_removed_file(tmp_path: Path) -> N
     assert in_step(index)
     lexical = SqliteLexicalIndex(index / "lexical-documents.sqlite3")
     assert lexical.search("bees honey", 5) == [] and lexical.search("owls", 5) == []
-    assert lexical.search("lemurs madagascar", 1)[0].chunk.source == "owls.md"
+    assert lexical.search("lemurs madagascar", 1)[0].chunk.source == "docs/owls.md"
 
 
 class DiesAfterChroma(SqliteLexicalIndex):
@@ -114,14 +114,14 @@ def test_opening_a_retriever_rebuilds_a_missing_lexical_index_and_repairs_a_stal
     pipe(index).ingest(docs, progress=False)
     (index / "lexical-documents.sqlite3").unlink()
     hits = pipe(index, **{"retrieval.mode": "lexical"}).retriever().retrieve("honey nectar", 2).hits
-    assert hits[0].chunk.source == "bees.txt"
+    assert hits[0].chunk.source == "docs/bees.txt"
     assert in_step(index)
     # A stale index: an id the store no longer has, and one chunk missing.
     lexical = SqliteLexicalIndex(index / "lexical-documents.sqlite3")
     lexical.upsert([chunk("ghost#c0", "ghost honey nectar nectar honey", "ghost.txt")])
-    lexical.delete(["codes.txt#c0"])
+    lexical.delete(["docs/codes.txt#c0"])
     assert pipe(index, **{"retrieval.mode": "hybrid"}).retriever().retrieve("ZX-4471", 3).hits[0].chunk.source \
-        == "codes.txt"
+        == "docs/codes.txt"
     assert in_step(index)
 
 
@@ -130,7 +130,7 @@ def test_sync_compares_content_hashes_when_asked(tmp_path: Path) -> None:
     pipe(index).ingest(docs, progress=False)
     store = ChromaStore(index, create=False)
     lexical = SqliteLexicalIndex(index / "lexical-documents.sqlite3")
-    lexical.upsert([chunk("bees.txt#c0", "stale text", "bees.txt")])  # same id, other text
+    lexical.upsert([chunk("docs/bees.txt#c0", "stale text", "docs/bees.txt")])  # same id, other text
     assert sync_lexical(lexical, store, progress=False, compare_text=False) == (0, 0)
     assert sync_lexical(lexical, store, progress=False, compare_text=True) == (1, 0)
     assert in_step(index)
@@ -145,7 +145,7 @@ def test_a_long_lived_reader_sees_another_writers_ingest(tmp_path: Path) -> None
     assert reader.retrieve("lemurs madagascar", 3).hits == ()
     write_docs(docs, {"lemurs.txt": "Lemurs live on Madagascar and eat fruit."})
     pipe(index).ingest(docs, progress=False)  # another process writes; the reader keeps its objects
-    assert reader.retrieve("lemurs madagascar", 3).hits[0].chunk.source == "lemurs.txt"
+    assert reader.retrieve("lemurs madagascar", 3).hits[0].chunk.source == "docs/lemurs.txt"
     (docs / "lemurs.txt").unlink()
     pipe(index).ingest(docs, progress=False)
     assert reader.retrieve("lemurs madagascar", 3).hits == ()

@@ -74,11 +74,11 @@ def test_filter_semantics(index: Path) -> None:
     r = retriever(index, "hybrid")
     guide = r.resolve(ChunkFilter(section="Guide"))
     assert set(guide.sections) == {"Guide", "Guide > Setup", "Guide > Usage"}
-    assert r.resolve(ChunkFilter(source="notes/*")).sources == ("notes/beans.txt", "notes/soil.txt")
+    assert r.resolve(ChunkFilter(source="notes/*")).sources == ("docs/notes/beans.txt", "docs/notes/soil.txt")
     pages = {h.chunk.page for h in r.retrieve("soil", 20, ChunkFilter(page_min=2, page_max=3)).hits}
     assert pages == {2, 3}
-    with pytest.raises(InputError, match="matches no indexed source.*guide.md"):
-        r.retrieve("soil", 4, ChunkFilter(source="docs/*.md"))
+    with pytest.raises(InputError, match="matches no indexed source.*docs/guide.md"):
+        r.retrieve("soil", 4, ChunkFilter(source="other/*.md"))
     with pytest.raises(InputError, match="section filter 'Nope' matches no section"):
         r.retrieve("soil", 4, ChunkFilter(section="Nope"))
 
@@ -99,7 +99,7 @@ def test_filter_parsing_errors_name_what_was_wrong() -> None:
 def test_ask_with_a_filter_answers_from_matching_chunks_only(index: Path) -> None:
     p = Pipeline(engine="generator", index=index, embedder=HashEmbedder(), generator=ExtractiveGenerator(), mode="free")
     answer = p.ask("What do beans fix in the soil?", filter={"source": "notes/*"})
-    assert answer.sources and {s.source for s in answer.sources} <= {"notes/beans.txt", "notes/soil.txt"}
+    assert answer.sources and {s.source for s in answer.sources} <= {"docs/notes/beans.txt", "docs/notes/soil.txt"}
     assert "nitrogen" in answer.text
     nothing = p.ask("soil?", filter={"source": "guide.md", "pages": "1-2"})
     assert nothing.refused and nothing.reason == "no match"
@@ -107,9 +107,9 @@ def test_ask_with_a_filter_answers_from_matching_chunks_only(index: Path) -> Non
 
 def test_langchain_retriever_takes_a_filter_per_call(index: Path) -> None:
     lc = Pipeline(index=index, embedder=HashEmbedder(), k=10).as_retriever(filter={"source": "*.pdf"})
-    assert {d.metadata["source"] for d in lc.invoke("soil")} == {"manual.pdf"}
+    assert {d.metadata["source"] for d in lc.invoke("soil")} == {"docs/manual.pdf"}
     docs = lc.invoke("soil", filter={"source": "notes/soil.txt"})
-    assert [d.metadata["source"] for d in docs] == ["notes/soil.txt"]
+    assert [d.metadata["source"] for d in docs] == ["docs/notes/soil.txt"]
 
 
 def test_hybrid_scores_are_cosine_and_lexical_scores_bm25(index: Path) -> None:

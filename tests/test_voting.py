@@ -31,7 +31,7 @@ class ScriptedGenerator:
 
     def stream(self, messages: Any, max_new_tokens: int, stats: dict[str, Any] | None = None,
                decoding: Any = None) -> Iterator[str]:
-        self.orders.append(re.findall(r'source="(doc\d)', messages[-1]["content"]))
+        self.orders.append(re.findall(r'source="(?:[^/"]+/)?(doc\d)', messages[-1]["content"]))
         text = self.script[len(self.orders) - 1]
         if stats is not None:
             stats.update(tokens=len(text.split()), prompt_tokens=100)

@@ -1,0 +1,188 @@
+"""The index verbs of a Pipeline: ingest a root, plan one, forget a root or a document, info.
+
+An index holds any number of roots (rag.documents); each verb works on one and leaves the
+others alone, unless `replace` says otherwise.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from rag.components import Components
+from rag.errors import InputError
+
+
+class Indexing(Components):
+    """ingest, plan_ingest, forget and info over the configured index."""
+
+    def ingest(self, folder: str | Path, progress: bool = True,
+               on_progress: Callable[[int, int], None] | None = None, confine: bool = False,
+               replace: bool = False, label: str | None = None) -> Any:
+        """Add `folder` (or one document) to the index as a root, or bring that root up to
+        date (incremental): its new and changed documents are written, its documents gone
+        from the folder removed, every other root left as it is. Returns an IngestReport.
+
+        A folder unchanged since the last clean ingest of a local index is answered from the
+        index's stamp without opening the store (ingest/stamp.py).
+
+        Args:
+            progress: a progress bar on stderr.
+            on_progress: called with (chunks done, chunks to do) as the ingest advances.
+            confine: follow no symlink out of `folder` (a file reached through one is reported
+                as failed and not read): what `rag serve` ingests.
+            replace: make `folder` the index's only root: every other root's documents go.
+            label: the root's label (default: the one this folder already has, else one made
+                from its name); giving an existing root's label to another path moves that root.
+        """
+        from ingest import stamp
+        from ingest.loaders import discover
+
+        started = time.perf_counter()
+        index = None if self.config.index.chroma_url else Path(self.config.index.path)
+        settings = {name: asdict(getattr(self.config, name)) for name in ("index", "chunking", "embedding")}
+        documents = None
+        if index is not None and Path(folder).exists():
+            found, ignored = discover(Path(folder), confine)
+            paths = {f.source: f.path for f in found}
+            used = {**settings, "embedder": self._embedder_name()}
+            if paths and not replace and label is None and not any(f.outside for f in found) \
+                    and stamp.unchanged(index, Path(folder), used, paths, self._index_state(index)):
+                from ingest.report import IngestReport
+
+                return IngestReport(files_seen=len(paths), files_unchanged=len(paths), files_ignored=ignored,
+                                    seconds=time.perf_counter() - started, root=stamp.root_of(index))
+            documents = stamp.document_stats(paths)  # before reading: a file edited meanwhile is seen next time
+            stamp.remove(index)
+        report = self._ingest(folder, progress, on_progress, confine, replace, label)
+        if index is not None and documents is not None and not report.files_failed:
+            getattr(self.lexical_index(), "checkpoint", lambda: None)()
+            used = {**settings, "embedder": self.embedder().name}
+            stamp.write(index, Path(folder), used, documents, self._index_state(index), report.root)
+        return report
+
+    def _embedder_name(self) -> str:
+        """The embedding model an ingest would use, as far as it is known without opening the
+        index: the given one, the configured one, else the default (an index built with
+        another model then takes the full path, which checks it)."""
+        from rag.config import DEFAULT_EMBEDDING_MODEL
+        from rag.embedder import model_name
+
+        if self._embedder is not None:
+            return str(self._embedder.name)
+        return model_name(self.config.embedding.model or DEFAULT_EMBEDDING_MODEL)
+
+    def _index_state(self, index: Path) -> dict[str, Any]:
+        from ingest.stamp import index_state
+        from rag.store import LOCK_FILE
+
+        return index_state(index / LOCK_FILE, [Path(self.lexical_path())])
+
+    def _ingest(self, folder: str | Path, progress: bool, on_progress: Callable[[int, int], None] | None,
+                confine: bool = False, replace: bool = False, label: str | None = None) -> Any:
+        from ingest.chunking import Chunker
+        from ingest.pipeline import ingest_folder
+
+        store = self.store(create=True)
+        embedder = self.embedder(store)
+        chunking = self.config.chunking
+        chunker = Chunker(embedder.count_tokens, embedder.max_tokens,
+                          chunking.chunk_size_tokens, chunking.chunk_overlap_tokens)
+        return ingest_folder(folder, embedder=embedder, store=store, chunker=chunker,
+                             lexical=self.lexical_index(), progress=progress, on_progress=on_progress,
+                             confine=confine, replace=replace, label=label)
+
+    def plan_ingest(self, folder: str | Path, replace: bool = False, confine: bool = False,
+                    label: str | None = None) -> dict[str, Any]:
+        """What `ingest(folder, replace=...)` would do, without reading a document or writing:
+        the root's label, whether it is new, how many documents the folder holds, and the
+        documents the ingest would remove (its own that are gone; with `replace`, every
+        other root's). For the page to show before it ingests."""
+        from ingest.loaders import discover
+        from ingest.pipeline import plan_removals
+        from rag.documents import document_id, find_root, roots_of
+
+        found, _ = discover(Path(folder), confine)
+        if not Path(self.config.index.path).exists() and not self.config.index.chroma_url:
+            manifest, roots = {}, {}
+        else:
+            store = self.store()
+            manifest, roots = store.manifest(), roots_of(store.metadata())
+        root, new = find_root(roots, Path(folder), label)
+        present = {document_id(root, f.source) for f in found if not f.outside}
+        removes = plan_removals(manifest, root, present, replace)
+        return {"root": root, "new_root": new, "path": str(Path(folder).resolve()), "documents": len(present),
+                "removes": removes, "removes_roots": sorted(r for r in roots if replace and r != root)}
+
+    def forget(self, target: str) -> int:
+        """Remove one root (by its label: all its documents, and the root) or one document (by
+        its id, `label/path`, as `rag info` lists it, or by its path in the root when only one
+        root holds that path); returns chunks deleted.
+
+        Raises:
+            InputError: the index holds no such root or document.
+        """
+        import json
+
+        from ingest.migrate import migrate
+        from ingest.pipeline import INGESTING_KEY, remove_sources
+        from rag.documents import ROOTS_KEY, relative_path, roots_of, roots_value
+
+        store = self.store()
+        with store.write_lock():
+            migrate(store, self.lexical_index())
+            meta, manifest = store.metadata(), store.manifest()
+            roots = roots_of(meta)
+            ingesting = json.loads(meta.get(INGESTING_KEY) or "{}")
+            target = target.rstrip("/")
+            if target in roots or target in ingesting:
+                sources = sorted(s for s in manifest if s.startswith(target + "/"))
+                deleted = remove_sources(store, sources, self.lexical_index())
+                roots.pop(target, None)
+                ingesting.pop(target, None)
+                store.set_metadata({ROOTS_KEY: roots_value(roots), INGESTING_KEY: json.dumps(ingesting)})
+                return deleted
+            if target not in manifest and not store.ids_for_source(target):
+                inside = [s for s in manifest if relative_path(s) == target]  # a path in one root
+                if len(inside) != 1:
+                    known = ", ".join(sorted(roots)) or "none"
+                    raise InputError(f"{target!r} is neither a root nor a document of the index (its roots: "
+                                     f"{known}; documents are named root/path, as `rag info` lists them"
+                                     + (f"; in several roots: {', '.join(sorted(inside))}" if inside else "") + ")")
+                target = inside[0]
+            return remove_sources(store, [target], self.lexical_index())
+
+    def info(self) -> dict[str, Any]:
+        """What the index holds: model, chunker, its roots (label, path, document and chunk
+        counts; `interrupted` for one whose ingest did not finish), counts, and each document
+        with its chunk count."""
+        import json
+
+        from ingest.pipeline import INGESTING_KEY
+        from rag.documents import LAYOUT_KEY, legacy_root, root_label, roots_of
+
+        store = self.store()
+        meta = store.metadata()
+        manifest = store.manifest()
+        old = meta.get(LAYOUT_KEY) is None  # not migrated yet: every document is the one folder's
+        files = [{"source": e.source, "root": legacy_root(meta)[0] if old else root_label(e.source),
+                  "chunks": len(e.chunk_ids), "ingested_at": e.ingested_at, "status": e.status}
+                 for e in sorted(manifest.values(), key=lambda e: e.source)]
+        roots = {label: {"label": label, "path": path, "documents": 0, "chunks": 0, "interrupted": False}
+                 for label, path in roots_of(meta).items()}
+        for label, path in json.loads(meta.get(INGESTING_KEY) or "{}").items():
+            roots.setdefault(label, {"label": label, "path": path, "documents": 0, "chunks": 0})["interrupted"] = True
+        for f in files:
+            row = roots.setdefault(f["root"], {"label": f["root"], "path": None, "documents": 0, "chunks": 0,
+                                               "interrupted": False})
+            row["documents"] += 1
+            row["chunks"] += f["chunks"]
+        return {"index": self.config.index.chroma_url or str(Path(self.config.index.path).resolve()),
+                "collection": self.config.index.collection,
+                "embedding_model": meta.get("embedding_model"),
+                "embedding_dimension": meta.get("embedding_dimension"),
+                "chunker": meta.get("chunker"), "layout": meta.get(LAYOUT_KEY) or 1, "roots": [roots[k] for k in sorted(roots)],
+                "files": len(files), "chunks": store.count(), "sources": files}
