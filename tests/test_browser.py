@@ -191,20 +191,26 @@ def test_the_index_view_lists_files_and_ingests_a_folder_with_progress(page: Any
     page.wait_for_selector("#files tbody tr")
     assert "Packet_switching.md" in page.locator("#files").inner_text()
     assert "all-MiniLM-L6-v2" in page.locator("#index-summary").inner_text()
-    assert page.input_value("#folder") == str(site["docs"].resolve())  # the folder the index mirrors
+    assert page.input_value("#folder") == str(site["docs"].resolve())  # the index's one root
+    assert "docs" in page.locator("#roots").inner_text() and str(site["docs"].resolve()) in page.locator("#roots").inner_text()
     assert str(site["docs"].resolve()) in page.locator("#ingest-roots").inner_text()  # where it may ingest
-    page.fill("#folder", str(site["root"]))  # another folder: the page warns before replacing the index
-    page.click("#ingest-button")
-    assert "removes from the index every file" in page.locator("#ingest-status").inner_text()
     write_docs(site["docs"], {"Honeybees.md": "# Honeybees\n\nHoneybees store nectar as honey in wax combs. " * 20})
-    page.fill("#folder", str(site["docs"].resolve()))
-    page.click("#ingest-button")
-    page.wait_for_function("() => document.getElementById('ingest-status').textContent.startsWith('Done')",
+    page.click("#ingest-button")  # removes nothing: no question asked
+    page.wait_for_function("() => document.getElementById('ingest-status').textContent.startsWith('Root docs done')",
                            timeout=120_000)
     assert "1 added" in page.locator("#ingest-status").inner_text()
     assert page.evaluate("document.getElementById('ingest-progress').value") == 1
-    page.wait_for_selector("#files td:text('Honeybees.md')")
-    assert "Packet_switching.md" in page.locator("#files").inner_text()  # nothing already stored was lost
+    page.wait_for_selector("#files td:text('docs/Honeybees.md')")
+    assert "docs/Packet_switching.md" in page.locator("#files").inner_text()  # nothing already stored was lost
+    (site["docs"] / "Honeybees.md").unlink()
+    page.click("#ingest-button")  # this one removes a document: the page says which before it does
+    assert "removes 1 document(s) from the index: docs/Honeybees.md" in page.locator("#ingest-status").inner_text()
+    assert "docs/Honeybees.md" in page.locator("#files").inner_text()  # nothing done yet
+    page.click("#ingest-button")
+    page.wait_for_function("() => document.getElementById('ingest-status').textContent.startsWith('Root docs done')",
+                           timeout=120_000)
+    assert "1 removed" in page.locator("#ingest-status").inner_text()
+    page.wait_for_function("() => !document.getElementById('files').textContent.includes('Honeybees')")
 
 
 def test_the_reports_view_shows_the_comparison_table_and_plots(page: Any) -> None:

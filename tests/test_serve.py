@@ -56,9 +56,9 @@ def test_ask_returns_the_cli_json_object(pipeline: Pipeline) -> None:
     client = local_client(create_app(pipeline))
     out = client.post("/ask", json={"question": QUESTION, "k": 2}).json()
     assert "honey" in out["answer"] and out["refused"] is False
-    assert out["sources"][0]["source"] == "bees.txt" and {"generate", "total"} <= set(out["timings"])
+    assert out["sources"][0]["source"] == "docs/bees.txt" and {"generate", "total"} <= set(out["timings"])
     filtered = client.post("/ask", json={"question": QUESTION, "filter": {"source": "owls.md"}}).json()
-    assert {s["source"] for s in filtered["sources"]} == {"owls.md"}
+    assert {s["source"] for s in filtered["sources"]} == {"docs/owls.md"}
 
 
 def test_ask_stream_sends_pieces_then_the_whole_answer(pipeline: Pipeline) -> None:
@@ -78,7 +78,7 @@ def test_openai_chat_completions_with_and_without_streaming(pipeline: Pipeline) 
             "temperature": 0}
     whole = client.post("/v1/chat/completions", json=body).json()
     assert whole["object"] == "chat.completion" and "honey" in whole["choices"][0]["message"]["content"]
-    assert whole["rag"]["sources"][0]["source"] == "bees.txt" and whole["usage"]["completion_tokens"] > 0
+    assert whole["rag"]["sources"][0]["source"] == "docs/bees.txt" and whole["usage"]["completion_tokens"] > 0
     streamed = client.post("/v1/chat/completions", json={**body, "stream": True}).text
     chunks = [json.loads(line[6:]) for line in streamed.splitlines() if line.startswith("data: {")]
     text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks)
@@ -231,7 +231,7 @@ def test_the_openai_client_library_talks_to_rag_serve(server: str) -> None:
     client = OpenAI(base_url=server, api_key="unused")
     whole = client.chat.completions.create(model="localrag", messages=[{"role": "user", "content": QUESTION}])
     assert "honey" in whole.choices[0].message.content
-    assert whole.model_extra["rag"]["sources"][0]["source"] == "bees.txt"  # the extra field survives
+    assert whole.model_extra["rag"]["sources"][0]["source"] == "docs/bees.txt"  # the extra field survives
     pieces = [c.choices[0].delta.content or "" for c in client.chat.completions.create(
         model="localrag", messages=[{"role": "user", "content": QUESTION}], stream=True) if c.choices]
     assert "".join(pieces) == whole.choices[0].message.content

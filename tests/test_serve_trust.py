@@ -176,11 +176,9 @@ def test_ingest_outside_the_roots_by_path_dotdot_or_symlink_is_refused_and_write
     assert (after["files"], after["chunks"]) == (before["files"], before["chunks"])
     # Inside the root, a file that links out is reported and not read; the rest is ingested.
     (root / "team" / "leak.txt").symlink_to(private / "diary.txt")
-    unasked = client.post("/ingest", json={"folder": str(root / "team")})  # it would drop the docs folder's files
-    assert unasked.status_code == 400 and "--replace" in unasked.json()["error"]["message"]
-    assert client.get("/info").json()["files"] == before["files"]
-    report = client.post("/ingest", json={"folder": str(root / "team"), "replace": True}).json()
-    assert report["files_added"] == 1 and [f["path"] for f in report["files_failed"]] == ["leak.txt"]
+    report = client.post("/ingest", json={"folder": str(root / "team")}).json()  # a second root
+    assert report["files_added"] == 1 and [f["path"] for f in report["files_failed"]] == ["team/leak.txt"]
+    assert client.get("/info").json()["files"] == before["files"] + 1  # the docs root is untouched
     assert "PIN" not in client.post("/ask", json={"question": "What is my bank PIN?"}).text
     assert client.post("/ingest", json={"folder": ""}).status_code == 400
 

@@ -67,7 +67,7 @@ def test_retrieval_mode_can_change_per_question_and_is_checked(pipeline: Pipelin
     client = local_client(create_app(pipeline))
     for mode in ("dense", "lexical", "hybrid"):
         out = client.post("/ask", json={"question": QUESTION, "retrieval": mode, "k": 1}).json()
-        assert out["sources"][0]["source"] == "bees.txt", mode
+        assert out["sources"][0]["source"] == "docs/bees.txt", mode
     lexical = client.post("/ask", json={"question": QUESTION, "retrieval": "lexical", "k": 2}).json()
     dense = client.post("/ask", json={"question": QUESTION, "retrieval": "dense", "k": 2}).json()
     assert lexical["sources"][0]["score"] != dense["sources"][0]["score"]  # BM25 vs cosine: another route ran
@@ -82,11 +82,14 @@ def test_switching_off_an_adapter_that_is_not_there_is_a_clear_400(pipeline: Pip
     assert options["adapter_switchable"] is False  # a fake generator in place: the page hides the switch
 
 
-def test_info_tells_the_page_its_settings_and_the_mirrored_folder(pipeline: Pipeline, tmp_path: Path) -> None:
+def test_info_tells_the_page_its_settings_and_the_roots(pipeline: Pipeline, tmp_path: Path) -> None:
     info = local_client(create_app(pipeline)).get("/info").json()
     assert info["ask"]["retrieval"] == "hybrid" and info["ask"]["retrieval_modes"] == ["dense", "lexical", "hybrid"]
-    assert info["ask"]["k"] == 4 and info["source_root"] == str((tmp_path / "docs").resolve())
-    assert {f["source"] for f in info["sources"]} == set(DOCS) and all(f["ingested_at"] for f in info["sources"])
+    assert info["ask"]["k"] == 4
+    assert [(r["label"], r["path"], r["documents"]) for r in info["roots"]] == [
+        ("docs", str((tmp_path / "docs").resolve()), len(DOCS))]
+    assert {f["source"] for f in info["sources"]} == {f"docs/{name}" for name in DOCS}
+    assert all(f["ingested_at"] for f in info["sources"])
 
 
 def wait_for_job(client: Any, job_id: str) -> dict:
@@ -181,8 +184,32 @@ def test_info_reports_what_an_interrupted_ingest_left_and_the_command_that_repai
     with pytest.raises(KeyboardInterrupt):
         Pipeline(index=index, embedder=HashEmbedder(), store=Killed(index)).ingest(docs, progress=False)
     info = local_client(create_app(Pipeline(index=index, embedder=HashEmbedder()))).get("/info").json()
-    assert info["interrupted"]["pending"] == ["cats.txt"]
-    assert info["interrupted"]["command"] == f"rag ingest {docs.resolve()}"
+    assert info["interrupted"]["pending"] == ["docs/cats.txt"]
+    assert info["interrupted"]["command"] == f"rag ingest {docs.resolve()} --label docs"
+    assert info["interrupted"]["roots"] == ["docs"] and info["roots"][0]["interrupted"] is True
     assert info["ingest"]["jobs_survive_restart"] is False
     Pipeline(index=index, embedder=HashEmbedder()).ingest(docs, progress=False)
     assert local_client(create_app(Pipeline(index=index, embedder=HashEmbedder()))).get("/info").json()["interrupted"] is None
+
+
+def test_roots_over_http_a_plan_before_an_ingest_and_forget(pipeline: Pipeline, tmp_path: Path) -> None:
+    shelf = tmp_path / "shelf"
+    write_docs(shelf / "wiki", {"bees.txt": "Wiki bees dance to show where flowers are."})
+    client = local_client(create_app(pipeline, ingest_roots=[shelf, tmp_path / "docs"]))
+    plan = client.post("/ingest/plan", json={"folder": str(shelf / "wiki")}).json()
+    assert (plan["root"], plan["new_root"], plan["documents"], plan["removes"]) == ("wiki", True, 1, [])
+    assert client.get("/info").json()["files"] == len(DOCS)  # a plan writes nothing
+    report = client.post("/ingest", json={"folder": str(shelf / "wiki")}).json()
+    assert (report["root"], report["new_root"], report["files_removed"]) == ("wiki", True, 0)
+    info = client.get("/info").json()
+    assert [(r["label"], r["documents"]) for r in info["roots"]] == [("docs", len(DOCS)), ("wiki", 1)]
+    replace = client.post("/ingest/plan", json={"folder": str(shelf / "wiki"), "replace": True}).json()
+    assert replace["removes"] == sorted(f"docs/{n}" for n in DOCS) and replace["removes_roots"] == ["docs"]
+    assert client.post("/ingest/plan", json={"folder": "/etc"}).status_code == 403  # same roots as ingest
+    gone = client.post("/forget", json={"target": "docs"}).json()
+    assert gone["chunks_deleted"] >= len(DOCS)
+    assert [r["label"] for r in client.get("/info").json()["roots"]] == ["wiki"]
+    assert client.post("/forget", json={"target": "nope"}).status_code == 400
+    off = local_client(create_app(pipeline)).post("/forget", json={"target": "wiki"})
+    assert off.status_code == 403 and "--ingest-root" in off.json()["error"]["message"]
+    assert [r["label"] for r in client.get("/info").json()["roots"]] == ["wiki"]

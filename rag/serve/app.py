@@ -55,7 +55,8 @@ class AskRequest(BaseModel):
 
 class IngestRequest(BaseModel):
     folder: str
-    replace: bool = False  # let the folder replace the one the index mirrors
+    replace: bool = False  # make the folder the index's only root
+    label: str | None = None  # the root's label (default: the folder's own, else its name)
 
 
 def create_app(pipeline: Any, *, api_key: str | None = None, queue_timeout: float = 120.0,
@@ -152,7 +153,8 @@ def create_app(pipeline: Any, *, api_key: str | None = None, queue_timeout: floa
     async def ingest(body: IngestRequest) -> dict[str, Any]:
         folder = roots.check(body.folder)
         # Through the gate: this process is the index's single writer, and answers wait for it.
-        report = await gate.run(lambda: pipeline.ingest(folder, progress=False, confine=True, replace=body.replace))
+        report = await gate.run(lambda: pipeline.ingest(folder, progress=False, confine=True, replace=body.replace,
+                                                        label=body.label))
         return dict(report.to_dict())  # the lexical index follows on the next search by itself
 
     async def prepared(body: AskRequest) -> Any:

@@ -9,6 +9,7 @@ folder finishes or removes them (ingest/pipeline.py)."""
 
 from __future__ import annotations
 
+import shlex
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -51,7 +52,8 @@ class IngestJobs:
     def get(self, job_id: str) -> IngestJob | None:
         return self._jobs.get(job_id)
 
-    def run(self, job: IngestJob, pipeline: Any, folder: Any = None, replace: bool = False) -> None:
+    def run(self, job: IngestJob, pipeline: Any, folder: Any = None, replace: bool = False,
+            label: str | None = None) -> None:
         """Run `job` (in a worker thread, inside the gate), recording progress and outcome.
         `folder`: the job's folder as checked against the ingest roots (resolved); the ingest
         follows no symlink out of it."""
@@ -60,17 +62,22 @@ class IngestJobs:
 
         job.state = "running"
         report = pipeline.ingest(folder or job.folder, progress=False, on_progress=on_progress, confine=True,
-                                 replace=replace)
+                                 replace=replace, label=label)
         job.report, job.state = dict(report.to_dict()), "done"
 
 
 def interrupted(info: dict[str, Any], index_option: str = "") -> dict[str, Any] | None:
-    """What an interrupted ingest left half-written (files still "pending"), and the command
-    that repairs it; None when nothing is pending."""
+    """What an interrupted ingest left half-written (files still "pending", a root whose
+    ingest never finished), and the commands that repair it; None when nothing is pending."""
     pending = [f["source"] for f in info.get("sources", []) if f.get("status") == "pending"]
-    if not pending:
+    roots = {r["label"]: r for r in info.get("roots", [])}
+    labels = sorted({f.get("root", "") for f in info.get("sources", []) if f.get("status") == "pending"}
+                    | {r["label"] for r in roots.values() if r.get("interrupted")})
+    if not pending and not labels:
         return None
-    folder = info.get("source_root") or "FOLDER"
-    return {"pending": pending, "command": f"rag ingest {folder}{index_option}",
+    commands = [f"rag ingest {shlex.quote(roots[label]['path'] if roots.get(label, {}).get('path') else 'FOLDER')}"
+                f" --label {label}{index_option}" for label in labels]
+    return {"pending": pending, "roots": labels, "command": "; ".join(commands),
             "message": f"an ingest was interrupted: {len(pending)} file(s) are half-written "
-                       f"({', '.join(pending[:3])}{', ...' if len(pending) > 3 else ''}); ingest the folder again"}
+                       f"({', '.join(pending[:3])}{', ...' if len(pending) > 3 else ''}) in root(s) "
+                       f"{', '.join(labels)}; ingest them again"}

@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from rag.serve.jobs import IngestJobs
 from rag.serve.reports import NotFoundError, ReportFolders
-from rag.serve.roots import IngestRoots
+from rag.serve.roots import OFF, ForbiddenError, IngestRoots
 
 STATIC = Path(__file__).with_name("static")
 SELF_ONLY = ("default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
@@ -47,7 +47,12 @@ class SelfOnlyHeaders:
 
 class IngestJobRequest(BaseModel):
     folder: str
-    replace: bool = False  # let the folder replace the one the index mirrors
+    replace: bool = False  # make the folder the index's only root
+    label: str | None = None  # the root's label (default: the folder's own, else its name)
+
+
+class ForgetRequest(BaseModel):
+    target: str  # a root's label, or a document as /info lists it (root/path)
 
 
 def add_web_routes(app: FastAPI, pipeline: Any, gate: Any, guard: list[Any], error_body: Any,
@@ -81,7 +86,7 @@ def add_web_routes(app: FastAPI, pipeline: Any, gate: Any, guard: list[Any], err
 
         async def run() -> None:
             try:
-                await gate.run(lambda: jobs.run(job, pipeline, folder, body.replace))
+                await gate.run(lambda: jobs.run(job, pipeline, folder, body.replace, body.label))
             except Exception as exc:  # noqa: BLE001 - the job's outcome, read by polling
                 job.state, job.error = "failed", error_body(exc)["error"]
 
@@ -89,6 +94,20 @@ def add_web_routes(app: FastAPI, pipeline: Any, gate: Any, guard: list[Any], err
         running.add(task)
         task.add_done_callback(running.discard)
         return job.to_dict()
+
+    @app.post("/ingest/plan", dependencies=guard)
+    async def plan_ingest(body: IngestJobRequest) -> dict[str, Any]:
+        """What an ingest of the folder would remove, before it runs (the page asks first)."""
+        folder = roots.check(body.folder)
+        return dict(await gate.run(lambda: pipeline.plan_ingest(folder, body.replace, True, body.label)))
+
+    @app.post("/forget", dependencies=guard)
+    async def forget(body: ForgetRequest) -> dict[str, Any]:
+        """Remove a root (its label) or one document (root/path); allowed where ingest is."""
+        if not roots.enabled:  # index writes over HTTP are off, as for ingest
+            raise ForbiddenError(OFF)
+        deleted = await gate.run(lambda: pipeline.forget(body.target))
+        return {"target": body.target, "chunks_deleted": deleted}
 
     @app.get("/ingest/jobs/{job_id}", dependencies=guard)
     async def ingest_job(job_id: str) -> dict[str, Any]:

@@ -50,7 +50,7 @@ async function loadIndex() {
                                ["Dimension", info.embedding_dimension], ["Chunker", info.chunker], ["Files", info.files], ["Chunks", info.chunks]]) {
     summary.append(el("dt", { textContent: name }), el("dd", { textContent: value === null || value === undefined ? "n/a" : String(value) }));
   }
-  if (!$("folder").value && info.source_root) $("folder").value = info.source_root;
+  if (!$("folder").value && info.roots && info.roots.length === 1 && info.roots[0].path) $("folder").value = info.roots[0].path;
   const allowed = info.ingest || { enabled: true, roots: [] };
   $("folder").disabled = $("ingest-button").disabled = !allowed.enabled;
   $("ingest-roots").textContent = (allowed.enabled ? "Folders under " + allowed.roots.join(", ") + " can be ingested."
@@ -60,28 +60,58 @@ async function loadIndex() {
     $("ingest-status").className = "warning";
     $("ingest-status").textContent = "Warning: " + info.interrupted.message + " (here, or: " + info.interrupted.command + ").";
   }
+  const roots = $("roots").querySelector("tbody");
+  roots.replaceChildren(...(info.roots || []).map((r) => {
+    const forget = el("button", { type: "button", className: "small", textContent: "Forget", disabled: !allowed.enabled });
+    forget.addEventListener("click", () => forgetRoot(r, forget));
+    return el("tr", {}, el("td", { textContent: r.label + (r.interrupted ? " (interrupted)" : "") }),
+      el("td", { textContent: r.path || "" }), el("td", { textContent: String(r.documents) }),
+      el("td", { textContent: String(r.chunks) }), el("td", {}, forget));
+  }));
   const body = $("files").querySelector("tbody");
   body.replaceChildren(...info.sources.map((f) => el("tr", {},
     el("td", { textContent: f.source }), el("td", { textContent: String(f.chunks) }),
     el("td", { textContent: f.ingested_at ? new Date(f.ingested_at).toLocaleString() : "" }), el("td", { textContent: f.status }))));
 }
 
+async function forgetRoot(root, button) {
+  // Two presses: the first says what goes.
+  if (button.dataset.armed !== "yes") {
+    button.dataset.armed = "yes";
+    button.textContent = `Forget ${root.documents} documents?`;
+    return;
+  }
+  const status = $("ingest-status");
+  try {
+    const done = await apiJson("/forget", { json: { target: root.label } });
+    status.className = "";
+    status.textContent = `Forgot root ${root.label}: ${done.chunks_deleted} chunks deleted.`;
+    await loadIndex();
+  } catch (e) { status.textContent = "Forget failed: " + e.message; }
+}
+
 async function ingest(event) {
   event.preventDefault();
   const folder = $("folder").value.trim();
+  const replace = $("replace").checked;
   const bar = $("ingest-progress"), status = $("ingest-status"), button = $("ingest-button");
-  const root = state.info && state.info.source_root;
   status.className = "";
-  if (root && state.info.files > 0 && folder.replace(/\/+$/, "") !== root && state.confirmFolder !== folder) {
-    // The index mirrors one folder: another one replaces what it holds. Say so before doing it.
-    state.confirmFolder = folder;
-    status.className = "warning";
-    status.textContent = `The index mirrors ${root} (${state.info.files} files). Ingesting ${folder} instead removes ` +
-      "from the index every file that is not in it. Press Ingest again to go ahead.";
-    return;
+  const asked = folder + "\n" + replace;
+  if (state.confirmIngest !== asked) {
+    // Ask the server what this ingest removes; say so before doing it.
+    let plan;
+    try { plan = await apiJson("/ingest/plan", { json: { folder, replace } }); } catch (e) { status.textContent = "Ingest failed: " + e.message; return; }
+    if (plan.removes.length) {
+      state.confirmIngest = asked;
+      status.className = "warning";
+      const shown = plan.removes.slice(0, 5).join(", ") + (plan.removes.length > 5 ? ", …" : "");
+      status.textContent = `Ingesting ${folder} (root ${plan.root}${plan.new_root ? ", new" : ""}) removes ${plan.removes.length} ` +
+        `document(s) from the index: ${shown}` + (plan.removes_roots.length ? ` (roots ${plan.removes_roots.join(", ")} go)` : "") +
+        ". Press Ingest again to go ahead.";
+      return;
+    }
   }
-  const replace = Boolean(root && state.info.files > 0 && folder.replace(/\/+$/, "") !== root);  // confirmed above
-  state.confirmFolder = null;
+  state.confirmIngest = null;
   button.disabled = true;
   bar.hidden = false;
   bar.removeAttribute("value");  // indeterminate until the first count
@@ -95,7 +125,7 @@ async function ingest(event) {
     }
     if (job.state === "failed") throw new Error(job.error.message);
     const r = job.report;
-    status.textContent = `Done in ${r.seconds} s: ${r.files_added} added, ${r.files_updated} updated, ${r.files_unchanged} unchanged, ` +
+    status.textContent = `Root ${r.root}${r.new_root ? " (new)" : ""} done in ${r.seconds} s: ${r.files_added} added, ${r.files_updated} updated, ${r.files_unchanged} unchanged, ` +
       `${r.files_removed} removed, ${r.files_failed.length} failed` +
       (r.files_failed.length ? " (" + r.files_failed.map((f) => `${f.path}: ${f.error}`).join("; ") + ")" : "") + ".";
     bar.max = 1; bar.value = 1;
