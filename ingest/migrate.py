@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from pathlib import Path
 
-from rag.documents import LAYOUT, LAYOUT_KEY, ROOTS_KEY, document_id, new_label, roots_of, roots_value
+from rag.documents import LAYOUT, LAYOUT_KEY, ROOTS_KEY, document_id, legacy_root, roots_of, roots_value
 from rag.lexical import LexicalIndex
 from rag.store import Store
 from rag.types import ManifestEntry
@@ -41,10 +40,8 @@ def migrate(store: Store, lexical: LexicalIndex | None) -> int:
     manifest = store.manifest()
     roots = roots_of(meta) if meta.get(ROOTS_KEY) else {}
     if not roots:  # first attempt: pick the label, clear of every old source's first folder
-        path = str(meta.get("source_root") or "")
-        taken = {s.partition("/")[0]: "" for s in manifest if "/" in s}
-        label = new_label(Path(path), taken) if path else new_label(Path("documents"), taken)
-        roots = {label: path} if path else {label: ""}
+        label, path = legacy_root(meta, manifest)
+        roots = {label: path}
         store.set_metadata({ROOTS_KEY: roots_value(roots)})
     label = next(iter(roots))
     old = sorted(s for s in manifest if not s.startswith(label + "/"))

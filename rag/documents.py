@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -70,14 +70,18 @@ def new_label(path: Path, taken: Mapping[str, str]) -> str:
     return label
 
 
-def legacy_root(meta: Mapping[str, Any]) -> tuple[str, str]:
-    """(label, path) the single folder of an index written before roots becomes."""
+def legacy_root(meta: Mapping[str, Any], sources: Iterable[str] = ()) -> tuple[str, str]:
+    """(label, path) the single folder of an index written before roots becomes, given its
+    documents' `sources`: the folder's name, stepping aside from every first folder of a
+    source, so that no old source already looks like `label/...` (ingest/migrate.py)."""
     path = str(meta.get("source_root") or "")
-    return (new_label(Path(path), {}) if path else "documents"), path
+    taken = {s.partition("/")[0]: "" for s in sources if "/" in s}
+    return new_label(Path(path or "documents"), taken), path
 
 
-def roots_of(meta: Mapping[str, Any]) -> dict[str, str]:
-    """label -> path of every recorded root (an old index: its single folder, if it has one)."""
+def roots_of(meta: Mapping[str, Any], sources: Iterable[str] = ()) -> dict[str, str]:
+    """label -> path of every recorded root (an old index: its single folder, if it has one,
+    labelled as `legacy_root` does with the index's `sources`)."""
     raw = meta.get(ROOTS_KEY)
     if raw:
         try:
@@ -87,7 +91,7 @@ def roots_of(meta: Mapping[str, Any]) -> dict[str, str]:
         except ValueError:
             pass
     if meta.get(LAYOUT_KEY) is None and meta.get("source_root"):
-        label, path = legacy_root(meta)
+        label, path = legacy_root(meta, sources)
         return {label: path}
     return {}
 

@@ -103,14 +103,17 @@ class Indexing(Components):
         other root's). For the page to show before it ingests."""
         from ingest.loaders import discover
         from ingest.pipeline import plan_removals
-        from rag.documents import document_id, find_root, roots_of
+        from rag.documents import LAYOUT_KEY, document_id, find_root, roots_of
 
         found, _ = discover(Path(folder), confine)
         if not Path(self.config.index.path).exists() and not self.config.index.chroma_url:
             manifest, roots = {}, {}
         else:
             store = self.store()
-            manifest, roots = store.manifest(), roots_of(store.metadata())
+            manifest, meta = store.manifest(), store.metadata()
+            roots = roots_of(meta, manifest)
+            if meta.get(LAYOUT_KEY) is None and roots:  # not migrated yet: as the ingest will see it
+                manifest = {document_id(next(iter(roots)), s): e for s, e in manifest.items()}
         root, new = find_root(roots, Path(folder), label)
         present = {document_id(root, f.source) for f in found if not f.outside}
         removes = plan_removals(manifest, root, present, replace)
@@ -168,11 +171,11 @@ class Indexing(Components):
         meta = store.metadata()
         manifest = store.manifest()
         old = meta.get(LAYOUT_KEY) is None  # not migrated yet: every document is the one folder's
-        files = [{"source": e.source, "root": legacy_root(meta)[0] if old else root_label(e.source),
+        files = [{"source": e.source, "root": legacy_root(meta, manifest)[0] if old else root_label(e.source),
                   "chunks": len(e.chunk_ids), "ingested_at": e.ingested_at, "status": e.status}
                  for e in sorted(manifest.values(), key=lambda e: e.source)]
         roots = {label: {"label": label, "path": path, "documents": 0, "chunks": 0, "interrupted": False}
-                 for label, path in roots_of(meta).items()}
+                 for label, path in roots_of(meta, manifest).items()}
         for label, path in json.loads(meta.get(INGESTING_KEY) or "{}").items():
             roots.setdefault(label, {"label": label, "path": path, "documents": 0, "chunks": 0})["interrupted"] = True
         for f in files:
