@@ -7,11 +7,9 @@ collection), so it follows the index wherever the index lives.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import logging
 import os
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,9 +17,9 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from rag.errors import IndexNotFoundError, IngestLockedError
+from rag.errors import IndexNotFoundError
 from rag.store_base import Store, check_embedding_model  # noqa: F401 - re-exported
-from rag.store_lease import ServerLease
+from rag.store_lease import ServerLease, folder_lock
 from rag.types import Chunk, Hit, ManifestEntry
 
 log = logging.getLogger(__name__)
@@ -248,18 +246,5 @@ class ChromaStore:
                 finally:
                     self._lease = None
             return
-        if not self.path.is_dir():
-            yield  # nothing on disk yet to lock
-            return
-        with open(self.path / LOCK_FILE, "w") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise IngestLockedError(f"another ingest is writing to {self.where!r}; "
-                                        "wait for it to finish") from None
-            handle.write(f"{os.getpid()} {time.time_ns()}\n")  # each writer's mark (ingest/stamp.py)
-            handle.flush()
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        with folder_lock(self.path / LOCK_FILE):
+            yield

@@ -1,5 +1,6 @@
-"""The write lease of an index on a Chroma server: one record in a `COLLECTION-lease`
-collection naming the writer and when its claim expires.
+"""Writer locks of an index: the lease of an index on a Chroma server (one record in a
+`COLLECTION-lease` collection naming the writer and when its claim expires), and the flock of a
+local index's folder (`folder_lock`).
 
 A local index is locked with flock on a file in its folder; a server index has no shared
 folder, so writers coordinate through the server itself. Chroma has no compare-and-set, so a
@@ -15,11 +16,15 @@ new holder: the writer stops instead of interleaving with the other one.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import socket
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from rag.errors import IngestLockedError
@@ -118,3 +123,29 @@ class ServerLease:
 
 def _taken(holder: dict[str, Any] | None) -> str:
     return f"another writer ({holder.get('owner')}) holds it now" if holder else "its record is gone"
+
+
+@contextlib.contextmanager
+def folder_lock(lock: Path) -> Iterator[None]:
+    """A local index's writer lock: flock on `lock` in the index folder (nothing to lock while
+    the folder does not exist yet). Each writer leaves a fresh mark in the file, which the
+    unchanged-folder shortcut watches (ingest/stamp.py).
+
+    Raises:
+        IngestLockedError: another writer holds it.
+    """
+    if not lock.parent.is_dir():
+        yield
+        return
+    with open(lock, "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise IngestLockedError(f"another ingest is writing to {str(lock.parent)!r}; "
+                                    "wait for it to finish") from None
+        handle.write(f"{os.getpid()} {time.time_ns()}\n")
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
