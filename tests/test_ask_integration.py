@@ -32,7 +32,7 @@ def test_a_question_the_corpus_answers_gets_the_answer_and_source(demo_index: Pa
     p = Pipeline(engine="generator", index=demo_index, embedder=minilm, generator=smollm, mode="free")
     answer = p.ask("What do B cells produce?")
     assert "antibod" in answer.text.lower() and not answer.refused
-    assert answer.sources[0].source == "Immune_system.md"
+    assert answer.sources[0].source == "wiki-demo/Immune_system.md"
     t = answer.timings
     assert t.tokens_generated > 0 and t.prompt_tokens > 200 and t.time_to_first_token is not None
     assert t.total >= t.generate > 0
@@ -41,7 +41,7 @@ def test_a_question_the_corpus_answers_gets_the_answer_and_source(demo_index: Pa
 def test_pdf_answers_report_their_page(demo_index: Path, minilm, smollm) -> None:
     answer = Pipeline(engine="generator", index=demo_index, embedder=minilm, generator=smollm, mode="free").ask(
         "Where were the Huguenots offered land when they arrived in New Amsterdam?")
-    assert any(s.source == "Huguenot.pdf" and s.page is not None for s in answer.sources)
+    assert any(s.source == "wiki-demo/Huguenot.pdf" and s.page is not None for s in answer.sources)
 
 
 def test_streaming_equals_non_streaming(demo_index: Path, minilm, smollm) -> None:

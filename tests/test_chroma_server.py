@@ -58,7 +58,7 @@ def test_ingest_ask_and_reingest_through_a_server(chroma_url: str, tmp_path: Pat
     assert first.files_added == 3 and first.chunks_upserted > 0
     p = client(chroma_url, tmp_path, "served")
     answer = p.ask("What do bees turn nectar into inside the hive?")
-    assert "honey" in answer.text and answer.sources[0].source == "bees.txt"
+    assert "honey" in answer.text and answer.sources[0].source == "docs/bees.txt"
     assert p.info()["index"] == chroma_url and p.info()["files"] == 3
     # Incremental: unchanged files cost nothing, an edit replaces, a removal deletes.
     again = client(chroma_url, tmp_path, "served").ingest(docs, progress=False)
@@ -69,13 +69,13 @@ def test_ingest_ask_and_reingest_through_a_server(chroma_url: str, tmp_path: Pat
     assert (changed.files_updated, changed.files_removed) == (1, 1)
     # Filters and the lexical route behave as on a local index.
     lexical = client(chroma_url, tmp_path, "served", retrieval="lexical")
-    assert lexical.retriever().retrieve("voles", 2).hits[0].chunk.source == "owls.md"
+    assert lexical.retriever().retrieve("voles", 2).hits[0].chunk.source == "docs/owls.md"
     assert lexical.retriever().retrieve("ZX-4471", 2).hits == ()
     only = p.ask("What hunts at night?", filter={"source": "owls.md"})
-    assert {s.source for s in only.sources} == {"owls.md"}
+    assert {s.source for s in only.sources} == {"docs/owls.md"}
     # A client with its own lexical file (another machine) builds it from the server.
     other = client(chroma_url, tmp_path / "elsewhere", "served", retrieval="lexical")
-    assert other.retriever().retrieve("voles", 2).hits[0].chunk.source == "owls.md"
+    assert other.retriever().retrieve("voles", 2).hits[0].chunk.source == "docs/owls.md"
 
 
 def test_the_server_index_refuses_another_embedding_model(chroma_url: str, tmp_path: Path) -> None:
@@ -109,8 +109,8 @@ def test_every_command_that_opens_an_index_takes_chroma(chroma_url: str, tmp_pat
     assert info["index"] == chroma_url and info["files"] == 3
     assert not (tmp_path / "local" / "chroma.sqlite3").exists()  # nothing went to a local Chroma folder
     asked = json.loads(run("ask", "Which error means the runtime lost its handle?", "--json").stdout)
-    assert asked["sources"][0]["source"] == "codes.txt"
-    assert run("forget", "bees.txt").returncode == 0
+    assert asked["sources"][0]["source"] == "docs/codes.txt"
+    assert run("forget", "bees.txt").returncode == 0  # its path alone: one root holds it
     assert json.loads(run("info", "--json").stdout)["files"] == 2
 
 

@@ -65,10 +65,10 @@ def test_cli_reports_a_corrupt_pdf_exits_1_and_keeps_good_files(tmp_path: Path) 
     result = rag_cli("ingest", str(docs), "--index", str(tmp_path / "index"), "--json")
     assert result.returncode == 1, result.stderr
     report = json.loads(result.stdout)
-    assert [f["path"] for f in report["files_failed"]] == ["broken.pdf"]
+    assert [f["path"] for f in report["files_failed"]] == ["docs/broken.pdf"]
     sources = {c.source for c in ChromaStore(tmp_path / "index", create=False).all_chunks()}
-    assert sources == {"Huguenot.pdf", "Immune_system.md", "Packet_switching.md", "Steam_engine.md",
-                       "latin1.txt"}
+    assert sources == {f"docs/{name}" for name in ("Huguenot.pdf", "Immune_system.md", "Packet_switching.md",
+                                                   "Steam_engine.md", "latin1.txt")}
 
 
 def test_cli_usage_errors_exit_2_without_traceback(tmp_path: Path) -> None:
@@ -90,7 +90,7 @@ def test_real_pdf_pages_reach_the_index(minilm, tmp_path: Path) -> None:
     p.ingest(docs, progress=False)
     store = p.store()
     hits = store.query(minilm.embed_query("Where does honey come from?"), k=1)
-    assert (hits[0].chunk.source, hits[0].chunk.page) == ("report.pdf", 2)
+    assert (hits[0].chunk.source, hits[0].chunk.page) == ("docs/report.pdf", 2)
     assert {c.page for c in store.all_chunks()} == {1, 2, 3}
 
 

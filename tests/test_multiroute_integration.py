@@ -35,7 +35,7 @@ def test_cli_ask_with_a_source_filter_and_lexical_route(demo_index: Path) -> Non
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout)
-    assert out["sources"] and {s["source"] for s in out["sources"]} == {"Steam_engine.md"}
+    assert out["sources"] and {s["source"] for s in out["sources"]} == {"wiki-demo/Steam_engine.md"}  # a glob over paths in roots
     bad = subprocess.run([sys.executable, "-m", "rag.cli", "ask", "x", "--index", str(demo_index),
                           "--pages", "seven"], capture_output=True, text=True, timeout=600)
     assert bad.returncode == 2 and "pages must look like" in bad.stderr
