@@ -156,6 +156,6 @@ def test_the_generator_engine_answers_with_the_packaged_adapter(demo_index: Path
     assert p.generator().adapter.endswith("squad2-grounded")
     answer = p.ask("Who invented packet switching?")  # the demo's question
     assert answer.text == "Donald Davies" and not answer.refused  # a short span, not a sentence
-    assert answer.span is not None and answer.sources[answer.span.block - 1].source == "Packet_switching.md"
+    assert answer.span is not None and answer.sources[answer.span.block - 1].source == "wiki-demo/Packet_switching.md"
     assert "«Donald Davies»" in answer.span.marked()
     assert p.ask("What is the capital of Peru?").refused  # the demo corpus says nothing of Peru

@@ -42,14 +42,16 @@ def test_cli_ingest_twice_is_a_no_op_the_second_time(tmp_path: Path) -> None:
     first = rag_cli("ingest", str(DEMO), "--index", str(index), "--json")
     assert first.returncode == 0, first.stderr
     report = json.loads(first.stdout)
-    assert set(report) == {"files_seen", "files_added", "files_updated", "files_unchanged",
+    assert set(report) == {"root", "new_root", "files_seen", "files_added", "files_updated", "files_unchanged",
                            "files_removed", "files_ignored", "files_failed", "chunks_upserted",
                            "chunks_deleted", "seconds"}
     assert report["files_added"] == report["files_seen"] == 4 and report["chunks_upserted"] > 50
+    assert (report["root"], report["new_root"]) == ("wiki-demo", True)
     ids = sorted(c.id for c in ChromaStore(index, create=False).all_chunks())
 
     second = json.loads(rag_cli("ingest", str(DEMO), "--index", str(index), "--json").stdout)
     assert second["chunks_upserted"] == 0 and second["files_unchanged"] == second["files_seen"]
+    assert (second["root"], second["new_root"]) == ("wiki-demo", False)  # the stamp's shortcut says so too
     assert sorted(c.id for c in ChromaStore(index, create=False).all_chunks()) == ids
 
     info = json.loads(rag_cli("info", "--index", str(index), "--json").stdout)
