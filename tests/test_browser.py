@@ -204,6 +204,7 @@ def test_the_index_view_lists_files_and_ingests_a_folder_with_progress(page: Any
     assert "docs/Packet_switching.md" in page.locator("#files").inner_text()  # nothing already stored was lost
     (site["docs"] / "Honeybees.md").unlink()
     page.click("#ingest-button")  # this one removes a document: the page says which before it does
+    page.wait_for_function("() => document.getElementById('ingest-status').textContent.includes('removes')")
     assert "removes 1 document(s) from the index: docs/Honeybees.md" in page.locator("#ingest-status").inner_text()
     assert "docs/Honeybees.md" in page.locator("#files").inner_text()  # nothing done yet
     page.click("#ingest-button")
