@@ -61,10 +61,12 @@ def _plan(root: Path, label: str, store: Store, chunker: Chunker, report: Ingest
     this run removes (plan_removals)."""
     files, report.files_ignored = discover(root, confine)
     report.files_seen = len(files)
-    if not files:
-        raise NothingToIngestError(f"no .txt, .md, .pdf or .html files under {str(root)!r} "
-                                   f"({report.files_ignored} other file(s) ignored)")
     manifest = store.manifest()
+    if not files:
+        held = sum(s.startswith(label + "/") for s in manifest)
+        raise NothingToIngestError(f"no .txt, .md, .pdf or .html files under {str(root)!r} "
+                                   f"({report.files_ignored} other file(s) ignored); nothing was changed"
+                                   + (f": to remove its root's {held} documents, `rag forget {label}`" if held else ""))
     work: list[Work] = []
     for found in files:
         source = document_id(label, found.source)

@@ -106,11 +106,17 @@ def find_root(roots: Mapping[str, str], path: Path, label: str | None = None) ->
     `label` (a recorded label with another path: the root moved), or a new label.
 
     Raises:
-        InputError: `label` is not a valid label.
+        InputError: `label` is not a valid label, or names a new root for a path that is
+            already another root (a root is renamed by forgetting it and ingesting again).
     """
     resolved = str(path.resolve())
     if label is not None:
-        return check_label(label), label not in roots
+        check_label(label)
+        other = [known for known, where in roots.items() if where == resolved and known != label]
+        if other and label not in roots:
+            raise InputError(f"{str(path)!r} is already the root {other[0]!r}; ingest it with --label {other[0]} "
+                             f"(or `rag forget {other[0]}` first to give it another label)")
+        return label, label not in roots
     for known, where in roots.items():
         if where == resolved:
             return known, False

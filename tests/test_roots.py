@@ -12,7 +12,7 @@ import pytest
 
 from rag import Pipeline
 from rag.cli import main
-from rag.errors import InputError
+from rag.errors import InputError, NothingToIngestError
 from rag.fakes import HashEmbedder, OverlapReader
 from rag.lexical import SqliteLexicalIndex
 from rag.store import ChromaStore
@@ -127,6 +127,13 @@ def test_a_label_names_a_root_and_moves_one(two, tmp_path: Path) -> None:
     assert [(r["label"], r["path"]) for r in pipe(index).info()["roots"]] == [("handbook", str(moved.resolve()))]
     with pytest.raises(InputError, match="root label"):
         pipe(index).ingest(b, progress=False, label="../evil")
+    with pytest.raises(InputError, match="already the root 'handbook'"):
+        pipe(index).ingest(moved, progress=False, label="other")
+    for name in ("readme.md", "only-a.txt"):
+        (moved / name).unlink()
+    with pytest.raises(NothingToIngestError, match="nothing was changed: .* `rag forget handbook`"):
+        pipe(index).ingest(moved, progress=False)
+    assert pipe(index).info()["roots"][0]["documents"] == 2
     single = folder(tmp_path / "shelf", {"manual.md": PARAGRAPH.format("gearbox") * 6}) / "manual.md"
     assert pipe(index).ingest(single, progress=False).root == "manual"  # a document can be a root
     assert "manual/manual.md" in sources(index).values()
