@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.components import Components
-from rag.errors import InputError
+from rag.errors import IndexNotFoundError, InputError
 
 
 class Indexing(Components):
@@ -106,10 +106,13 @@ class Indexing(Components):
         from rag.documents import LAYOUT_KEY, document_id, find_root, roots_of
 
         found, _ = discover(Path(folder), confine)
-        if not Path(self.config.index.path).exists() and not self.config.index.chroma_url:
-            manifest, roots = {}, {}
-        else:
+        try:
             store = self.store()
+        except IndexNotFoundError:  # a first ingest: nothing to remove
+            store = None
+        manifest: dict[str, Any] = {}
+        roots: dict[str, str] = {}
+        if store is not None:
             manifest, meta = store.manifest(), store.metadata()
             roots = roots_of(meta, manifest)
             if meta.get(LAYOUT_KEY) is None and roots:  # not migrated yet: as the ingest will see it

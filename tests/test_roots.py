@@ -91,6 +91,7 @@ def test_a_file_removed_from_one_root_is_deleted_and_nothing_else(two) -> None:
 
 def test_replace_makes_the_folder_the_only_root(two) -> None:
     a, b, index = two
+    assert pipe(index).plan_ingest(a)["new_root"] and not index.exists()  # no index yet: nothing to remove
     pipe(index).ingest(a, progress=False)
     pipe(index).ingest(b, progress=False)
     plan = pipe(index).plan_ingest(b, replace=True)
