@@ -17,7 +17,6 @@ the index's metadata only once every write has committed.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -28,10 +27,20 @@ from tqdm import tqdm
 
 from ingest.chunking import Chunker
 from ingest.loaders import discover, load_bytes, read_bytes
-from ingest.migrate import migrate
+from ingest.migrate import migrate, needs_migration
 from ingest.report import IngestReport
 from ingest.writes import Work, mark_written, remove_sources, write_group
-from rag.documents import LAYOUT, LAYOUT_KEY, ROOTS_KEY, document_id, find_root, roots_of, roots_value
+from rag.documents import (
+    INGESTING_KEY,
+    LAYOUT,
+    LAYOUT_KEY,
+    ROOTS_KEY,
+    document_id,
+    find_root,
+    ingesting_of,
+    roots_of,
+    roots_value,
+)
 from rag.embedder import Embedder
 from rag.errors import LoadError, NothingToIngestError
 from rag.lexical import LexicalIndex, sync_with_store
@@ -41,9 +50,17 @@ from rag.types import ManifestEntry
 log = logging.getLogger(__name__)
 OUTSIDE = "a symlink out of the ingested folder: not read (this ingest is confined to the folder)"
 GROUP_CHUNKS = 512  # chunks embedded and written per group: bounds memory and lost work
-INGESTING_KEY = "ingesting"  # {label: path} of roots whose ingest has begun and not committed
+__all__ = ["ingest_folder", "plan_removals", "remove_sources", "mark_written", "resolve_root"]
 
-__all__ = ["ingest_folder", "plan_removals", "remove_sources", "mark_written", "INGESTING_KEY"]
+
+def resolve_root(meta: dict, root: Path, label: str | None, replace: bool
+                 ) -> tuple[str, bool, dict[str, str], dict[str, str]]:
+    """(label, is new, recorded roots, roots ingesting) of an ingest of `root`: the label a
+    re-run of an interrupted ingest had, else as rag.documents.find_root gives it."""
+    roots = roots_of(meta)
+    ingesting = {} if replace else ingesting_of(meta)
+    found, _ = find_root({**ingesting, **roots}, root, label)
+    return found, found not in roots, roots, ingesting
 
 
 def plan_removals(manifest: dict[str, ManifestEntry], label: str, present: set[str],
@@ -136,12 +153,10 @@ def ingest_folder(root: str | Path, *, embedder: Embedder, store: Store, chunker
         check_embedding_model(metadata, embedder.name, embedder.dimension, str(root))
         if lexical is not None:  # repair what a killed run or an older version left behind
             sync_with_store(lexical, store, progress)
-        migrate(store, lexical)
-        metadata = store.metadata()
-        roots = roots_of(metadata)
-        ingesting = {} if replace else json.loads(metadata.get(INGESTING_KEY) or "{}")
-        report.root, _ = find_root({**ingesting, **roots}, root, label)  # a re-run keeps its label
-        report.new_root = report.root not in roots
+        if needs_migration(metadata):
+            migrate(store, lexical)
+            metadata = store.metadata()
+        report.root, report.new_root, roots, ingesting = resolve_root(metadata, root, label, replace)
         # 2. Read and chunk what changed; find what disappeared.
         work, removed = _plan(root, report.root, store, chunker, report, confine, replace)
         ingesting[report.root] = str(root.resolve())
@@ -149,7 +164,7 @@ def ingest_folder(root: str | Path, *, embedder: Embedder, store: Store, chunker
                             "embedding_dimension": embedder.dimension,
                             "embedding_max_tokens": embedder.max_tokens,
                             "chunker": chunker.signature, LAYOUT_KEY: LAYOUT,
-                            INGESTING_KEY: json.dumps(ingesting)})
+                            INGESTING_KEY: roots_value(ingesting)})
         # 3. Embed and write in groups, each group made durable before the next.
         total = sum(len(w.chunks) for w in work)
         with tqdm(total=total, desc="embedding chunks", unit="chunk", disable=not progress or not total,
@@ -176,9 +191,9 @@ def ingest_folder(root: str | Path, *, embedder: Embedder, store: Store, chunker
         #    roots as they were, and `ingesting` says which one it did not finish).
         report.chunks_deleted += remove_sources(store, removed, lexical)
         report.files_removed = len(removed)
-        roots = {} if replace else roots_of(store.metadata())
+        roots = {} if replace else roots  # the write lock held: nobody else changed them
         roots[report.root] = str(root.resolve())
         ingesting.pop(report.root, None)
-        store.set_metadata({ROOTS_KEY: roots_value(roots), INGESTING_KEY: json.dumps(ingesting)})
+        store.set_metadata({ROOTS_KEY: roots_value(roots), INGESTING_KEY: roots_value(ingesting)})
     report.seconds = round(time.perf_counter() - started, 3)
     return report

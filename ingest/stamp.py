@@ -64,16 +64,18 @@ def index_state(lock: Path, files: Sequence[Path]) -> dict[str, Any]:
 
 
 def unchanged(index: Path, folder: Path, settings: dict[str, Any], paths: dict[str, Path],
-              state: dict[str, Any]) -> bool:
-    """Whether the stamp in `index` says `folder` (its documents `paths`) is ingested as is and
-    the index is in `state` (index_state) since."""
+              state: dict[str, Any]) -> str | None:
+    """The root label `folder` has in the index, when the stamp in `index` says `folder` (its
+    documents `paths`) is ingested as is and the index is in `state` (index_state) since;
+    else None."""
     try:
         stamp = json.loads((index / STAMP).read_text(encoding="utf-8"))
-        return (stamp.get("version") == VERSION and stamp.get("folder") == str(folder.resolve())
+        same = (stamp.get("version") == VERSION and stamp.get("folder") == str(folder.resolve())
                 and stamp.get("settings") == settings and stamp.get("index") == state
                 and stamp.get("documents") == document_stats(paths))
+        return str(stamp.get("root", "")) if same else None
     except (OSError, ValueError, AttributeError):
-        return False
+        return None
 
 
 def write(index: Path, folder: Path, settings: dict[str, Any], documents: dict[str, list[int]],
@@ -92,14 +94,6 @@ def write(index: Path, folder: Path, settings: dict[str, Any], documents: dict[s
     partial = index / (STAMP + ".partial")
     partial.write_text(json.dumps(stamp), encoding="utf-8")
     os.replace(partial, index / STAMP)
-
-
-def root_of(index: Path) -> str:
-    """The root label the stamp records ("" without one)."""
-    try:
-        return str(json.loads((index / STAMP).read_text(encoding="utf-8")).get("root", ""))
-    except (OSError, ValueError, AttributeError):
-        return ""
 
 
 def remove(index: Path) -> None:

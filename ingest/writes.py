@@ -60,8 +60,8 @@ def _vectors(group: list[Work], embedder: Embedder, store: Store, advance: Calla
 
 
 def write_group(group: list[Work], embedder: Embedder, store: Store, chunker: Chunker,
-                 advance: Callable[[int], None], report: IngestReport, known: dict[str, np.ndarray],
-                 lexical: LexicalIndex | None) -> None:
+                advance: Callable[[int], None], report: IngestReport, known: dict[str, np.ndarray],
+                lexical: LexicalIndex | None) -> None:
     """Intent records, vectors, upsert, stale deletion, then the complete manifest entries."""
     store.put_manifest([ManifestEntry(w.source, "" if w.is_new else "changed",
                                       tuple(dict.fromkeys([*w.old_ids, *(c.id for c in w.chunks)])),
@@ -109,5 +109,3 @@ def mark_written(store: Store) -> None:
     """Record that chunks changed (a new random write generation in the collection metadata):
     readers in other processes see it and bring their lexical index up to date."""
     store.set_metadata({"write_generation": uuid.uuid4().hex})
-
-

@@ -7,7 +7,7 @@ label, a slash and its path relative to the root ("handbook/setup/install.md"): 
 `readme.md` never collide and an answer says which one it came from.
 
 The roots themselves (label -> resolved path) are recorded in the index's metadata as JSON
-under ROOTS_KEY. An index written before roots existed records only `source_root`, the one
+under ROOTS_KEY, and a root whose ingest has begun and not committed under INGESTING_KEY. An index written before roots existed records only `source_root`, the one
 folder it mirrored; `legacy_root` names it (ingest/migrate.py turns it into the first root).
 
 Only the standard library here.
@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from rag.errors import InputError
 
 ROOTS_KEY = "roots"
+INGESTING_KEY = "ingesting"  # {label: path} of roots whose ingest has begun and not committed
 LAYOUT_KEY = "layout_version"
 LAYOUT = 2  # 1 (absent): one folder, sources relative to it; 2: roots, sources are document ids
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -58,7 +59,7 @@ def check_label(label: str) -> str:
     return label
 
 
-def new_label(path: Path, taken: Mapping[str, str]) -> str:
+def new_label(path: Path, taken: Container[str]) -> str:
     """A readable label for the root at `path` not in `taken`: the folder's name (a file's
     name without its extension), made safe, then `-2`, `-3`... when another root holds it."""
     name = path.stem if path.is_file() else path.name
@@ -75,7 +76,7 @@ def legacy_root(meta: Mapping[str, Any], sources: Iterable[str] = ()) -> tuple[s
     documents' `sources`: the folder's name, stepping aside from every first folder of a
     source, so that no old source already looks like `label/...` (ingest/migrate.py)."""
     path = str(meta.get("source_root") or "")
-    taken = {s.partition("/")[0]: "" for s in sources if "/" in s}
+    taken = {s.partition("/")[0] for s in sources if "/" in s}
     return new_label(Path(path or "documents"), taken), path
 
 
@@ -96,8 +97,17 @@ def roots_of(meta: Mapping[str, Any], sources: Iterable[str] = ()) -> dict[str, 
     return {}
 
 
+def ingesting_of(meta: Mapping[str, Any]) -> dict[str, str]:
+    """label -> path of the roots whose ingest began and has not committed."""
+    try:
+        found = json.loads(meta.get(INGESTING_KEY) or "{}")
+    except ValueError:
+        return {}
+    return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}
+
+
 def roots_value(roots: Mapping[str, str]) -> str:
-    """The metadata value recording `roots` (Chroma metadata holds only scalars)."""
+    """The metadata value recording `roots` or `ingesting` (Chroma metadata holds only scalars)."""
     return json.dumps(dict(sorted(roots.items())))
 
 

@@ -49,12 +49,14 @@ class Indexing(Components):
             found, ignored = discover(Path(folder), confine)
             paths = {f.source: f.path for f in found}
             used = {**settings, "embedder": self._embedder_name()}
-            if paths and not replace and label is None and not any(f.outside for f in found) \
-                    and stamp.unchanged(index, Path(folder), used, paths, self._index_state(index)):
+            recorded = None  # the folder's root label, when the stamp says nothing changed
+            if paths and not replace and label is None and not any(f.outside for f in found):
+                recorded = stamp.unchanged(index, Path(folder), used, paths, self._index_state(index))
+            if recorded is not None:
                 from ingest.report import IngestReport
 
                 return IngestReport(files_seen=len(paths), files_unchanged=len(paths), files_ignored=ignored,
-                                    seconds=time.perf_counter() - started, root=stamp.root_of(index))
+                                    seconds=time.perf_counter() - started, root=recorded)
             documents = stamp.document_stats(paths)  # before reading: a file edited meanwhile is seen next time
             stamp.remove(index)
         report = self._ingest(folder, progress, on_progress, confine, replace, label)
@@ -102,8 +104,8 @@ class Indexing(Components):
         documents the ingest would remove (its own that are gone; with `replace`, every
         other root's). For the page to show before it ingests."""
         from ingest.loaders import discover
-        from ingest.pipeline import plan_removals
-        from rag.documents import LAYOUT_KEY, document_id, find_root, roots_of
+        from ingest.pipeline import plan_removals, resolve_root
+        from rag.documents import LAYOUT_KEY, document_id, roots_of, roots_value
 
         found, _ = discover(Path(folder), confine)
         try:
@@ -111,13 +113,14 @@ class Indexing(Components):
         except IndexNotFoundError:  # a first ingest: nothing to remove
             store = None
         manifest: dict[str, Any] = {}
-        roots: dict[str, str] = {}
+        meta: dict[str, Any] = {}
         if store is not None:
             manifest, meta = store.manifest(), store.metadata()
-            roots = roots_of(meta, manifest)
-            if meta.get(LAYOUT_KEY) is None and roots:  # not migrated yet: as the ingest will see it
-                manifest = {document_id(next(iter(roots)), s): e for s, e in manifest.items()}
-        root, new = find_root(roots, Path(folder), label)
+            old = roots_of(meta, manifest)
+            if meta.get(LAYOUT_KEY) is None and old:  # not migrated yet: as the ingest will see it
+                manifest = {document_id(next(iter(old)), s): e for s, e in manifest.items()}
+                meta = {**meta, "roots": roots_value(old), LAYOUT_KEY: 2}
+        root, new, roots, _ = resolve_root(meta, Path(folder), label, replace)
         present = {document_id(root, f.source) for f in found if not f.outside}
         removes = plan_removals(manifest, root, present, replace)
         return {"root": root, "new_root": new, "path": str(Path(folder).resolve()), "documents": len(present),
@@ -131,25 +134,23 @@ class Indexing(Components):
         Raises:
             InputError: the index holds no such root or document.
         """
-        import json
-
         from ingest.migrate import migrate
-        from ingest.pipeline import INGESTING_KEY, remove_sources
-        from rag.documents import ROOTS_KEY, relative_path, roots_of, roots_value
+        from ingest.pipeline import remove_sources
+        from rag.documents import INGESTING_KEY, ROOTS_KEY, ingesting_of, relative_path, roots_of, roots_value
 
         store = self.store()
         with store.write_lock():
             migrate(store, self.lexical_index())
             meta, manifest = store.metadata(), store.manifest()
             roots = roots_of(meta)
-            ingesting = json.loads(meta.get(INGESTING_KEY) or "{}")
+            ingesting = ingesting_of(meta)
             target = target.rstrip("/")
             if target in roots or target in ingesting:
                 sources = sorted(s for s in manifest if s.startswith(target + "/"))
                 deleted = remove_sources(store, sources, self.lexical_index())
                 roots.pop(target, None)
                 ingesting.pop(target, None)
-                store.set_metadata({ROOTS_KEY: roots_value(roots), INGESTING_KEY: json.dumps(ingesting)})
+                store.set_metadata({ROOTS_KEY: roots_value(roots), INGESTING_KEY: roots_value(ingesting)})
                 return deleted
             if target not in manifest and not store.ids_for_source(target):
                 inside = [s for s in manifest if relative_path(s) == target]  # a path in one root
@@ -165,27 +166,30 @@ class Indexing(Components):
         """What the index holds: model, chunker, its roots (label, path, document and chunk
         counts; `interrupted` for one whose ingest did not finish), counts, and each document
         with its chunk count."""
-        import json
-
-        from ingest.pipeline import INGESTING_KEY
-        from rag.documents import LAYOUT_KEY, legacy_root, root_label, roots_of
+        from rag.documents import LAYOUT_KEY, ingesting_of, legacy_root, root_label, roots_of
 
         store = self.store()
         meta = store.metadata()
         manifest = store.manifest()
-        old = meta.get(LAYOUT_KEY) is None  # not migrated yet: every document is the one folder's
-        files = [{"source": e.source, "root": legacy_root(meta, manifest)[0] if old else root_label(e.source),
+        # Not migrated yet: every document is the one folder's, under the label it will get.
+        old = legacy_root(meta, manifest)[0] if meta.get(LAYOUT_KEY) is None else None
+        files = [{"source": e.source, "root": old or root_label(e.source),
                   "chunks": len(e.chunk_ids), "ingested_at": e.ingested_at, "status": e.status}
                  for e in sorted(manifest.values(), key=lambda e: e.source)]
-        roots = {label: {"label": label, "path": path, "documents": 0, "chunks": 0, "interrupted": False}
-                 for label, path in roots_of(meta, manifest).items()}
-        for label, path in json.loads(meta.get(INGESTING_KEY) or "{}").items():
-            roots.setdefault(label, {"label": label, "path": path, "documents": 0, "chunks": 0})["interrupted"] = True
+        roots: dict[str, dict[str, Any]] = {}
+
+        def row(label: str, path: str | None) -> dict[str, Any]:
+            return roots.setdefault(label, {"label": label, "path": path, "documents": 0, "chunks": 0,
+                                            "interrupted": False})
+
+        for label, path in roots_of(meta, manifest).items():
+            row(label, path)
+        for label, path in ingesting_of(meta).items():
+            row(label, path)["interrupted"] = True
         for f in files:
-            row = roots.setdefault(f["root"], {"label": f["root"], "path": None, "documents": 0, "chunks": 0,
-                                               "interrupted": False})
-            row["documents"] += 1
-            row["chunks"] += f["chunks"]
+            counted = row(f["root"], None)
+            counted["documents"] += 1
+            counted["chunks"] += f["chunks"]
         return {"index": self.config.index.chroma_url or str(Path(self.config.index.path).resolve()),
                 "collection": self.config.index.collection,
                 "embedding_model": meta.get("embedding_model"),
