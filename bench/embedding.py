@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 
 from rag.datasets import load_squad_json
-from rag.embedder import SentenceTransformerEmbedder
-from rag.embedder_onnx import OnnxEmbedder
+from rag.embedding import SentenceTransformerEmbedder
+from rag.embedding.onnx import OnnxEmbedder
 
 DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "squad2" / "dev10.json"
 

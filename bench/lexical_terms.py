@@ -19,7 +19,7 @@ import statistics
 import time
 from pathlib import Path
 
-from rag.lexical import query_words
+from rag.retrieval.lexical import query_words
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "squad2"
 SCRATCH = """

@@ -29,9 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.embedder_onnx import OnnxEmbedder
-from rag.lexical import SqliteLexicalIndex, query_words
+from rag.embedding.onnx import OnnxEmbedder
 from rag.retrieval import MultiRouteRetriever, RetrievalSettings
+from rag.retrieval.lexical import SqliteLexicalIndex, query_words
 from rag.store import ChromaStore
 from rag.types import Chunk
 

@@ -35,3 +35,8 @@ class LoadError(RagError):
 
 class ModelLoadError(RagError):
     """A model or adapter could not be loaded."""
+
+
+def invalid_setting(key: str, value: object, allowed: str) -> ConfigError:
+    """The error of one configuration value: its key, the value and what is allowed."""
+    return ConfigError(f"{key} = {value!r} is invalid: expected {allowed}")

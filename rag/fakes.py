@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from rag.generator import Generation, Messages
-from rag.generator.base import Decoding
+from rag.generator.base import Decoding, StreamReport
 
 
 class HashEmbedder:
@@ -94,19 +94,19 @@ class ExtractiveGenerator:
         self.calls += 1
         return Generation(text, len(text.split()), 0.0, self.count_prompt_tokens(messages))
 
-    def stream(self, messages: Messages, max_new_tokens: int, stats: dict[str, Any] | None = None,
+    def stream(self, messages: Messages, max_new_tokens: int, report: StreamReport | None = None,
                decoding: Decoding | None = None) -> Iterator[str]:
-        stats = {} if stats is None else stats
+        report = StreamReport() if report is None else report
         result = self.generate(messages, max_new_tokens)
         number, sentence, score = self._best(messages)
         text = result.text
-        stats.update(tokens=result.tokens, prompt_tokens=result.prompt_tokens)
+        report.tokens, report.prompt_tokens = result.tokens, result.prompt_tokens
         if decoding is not None and decoding.refusal is not None:
-            stats.update(answer_logprob=-2.0 / max(score, 1), refusal_logprob=-1.0)
+            report.answer_logprob, report.refusal_logprob = -2.0 / max(score, 1), -1.0
         if decoding is not None and decoding.spans and score >= self.min_overlap:
             text = sentence
             at = decoding.spans[number - 1].find(sentence)
-            stats["span"] = (number - 1, at, at + len(sentence))
+            report.span = (number - 1, at, at + len(sentence))
         words = text.split(" ")
         for i, word in enumerate(words):
             yield word if i == 0 else " " + word

@@ -18,8 +18,8 @@ from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import Runnable, RunnableGenerator, RunnableLambda
 
 from rag.chain import RagChain
-from rag.filters import parse_filter
 from rag.retrieval import Retriever
+from rag.retrieval.filters import parse_filter
 from rag.types import Answer
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import KW_ONLY, dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,9 @@ class Chunk:
 
 @dataclass(frozen=True)
 class Hit:
-    """A retrieved chunk and its retrieval score (higher is closer: a cosine, BM25 or fused)."""
+    """A retrieved chunk and its retrieval score, higher is closer: the route's own score (a
+    cosine for the dense route, BM25 for the lexical one), a cosine again once fused routes are
+    reranked against the question's vector."""
 
     chunk: Chunk
     score: float
@@ -69,9 +73,10 @@ class Source:
                 "chunk_id": self.chunk_id, "score": round(self.score, 4), "snippet": self.snippet}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Timings:
-    """Seconds spent in each stage of one question, plus generation counters."""
+    """Seconds spent in each stage of one question, plus generation counters (by keyword only:
+    eight numbers in a row are too easy to misplace)."""
 
     embed_query: float = 0.0
     retrieve: float = 0.0
@@ -135,6 +140,7 @@ class Answer:
 
     text: str
     refused: bool
+    _: KW_ONLY
     sources: tuple[Source, ...] = ()
     cited: tuple[int, ...] = ()
     timings: Timings = field(default_factory=Timings)
@@ -156,16 +162,17 @@ class Answer:
                 "votes": dict(self.votes), "drafts": list(self.drafts), "engine": self.engine}
 
     @classmethod
-    def from_dict(cls, d: dict) -> Answer:
+    def from_dict(cls, d: Mapping[str, Any]) -> Answer:
         """The Answer of a `to_dict()` object (e.g. from `rag serve`)."""
         span = d.get("span")
         return cls(str(d["answer"]), bool(d["refused"]),
-                   tuple(Source(s["source"], s["page"], s["chunk_id"], float(s["score"]), s["snippet"],
-                                s.get("section", "")) for s in d.get("sources", [])),
-                   tuple(d.get("cited", [])), Timings(**d.get("timings", {})), d.get("reason", ""),
-                   d.get("support"), d.get("draft", ""), d.get("margin"),
-                   Span(**span) if span else None, tuple((d.get("votes") or {}).items()),
-                   tuple(d.get("drafts", [])), str(d.get("engine", "")))
+                   sources=tuple(Source(s["source"], s["page"], s["chunk_id"], float(s["score"]), s["snippet"],
+                                        s.get("section", "")) for s in d.get("sources", [])),
+                   cited=tuple(d.get("cited", [])), timings=Timings(**d.get("timings", {})),
+                   reason=d.get("reason", ""), support=d.get("support"), draft=d.get("draft", ""),
+                   margin=d.get("margin"), span=Span(**span) if span else None,
+                   votes=tuple((d.get("votes") or {}).items()), drafts=tuple(d.get("drafts", [])),
+                   engine=str(d.get("engine", "")))
 
 
 @dataclass(frozen=True)
@@ -182,3 +189,27 @@ class ManifestEntry:
     chunker: str
     ingested_at: str
     status: str = "complete"
+
+
+@dataclass(frozen=True)
+class ResolvedFilter:
+    """A metadata filter resolved against what the index holds (rag.retrieval.filters): explicit
+    value lists, None = no condition on that field. Every route and store applies these same
+    lists in its own terms (Chroma's `where`, the lexical index's SQL), so their hits agree."""
+
+    sources: tuple[str, ...] | None
+    sections: tuple[str, ...] | None
+    page_min: int | None
+    page_max: int | None
+
+    def matches(self, source: str, page: int | None, section: str) -> bool:
+        """Whether one chunk's metadata passes (the reference the routes must agree with)."""
+        if self.sources is not None and source not in self.sources:
+            return False
+        if self.sections is not None and section not in self.sections:
+            return False
+        if (self.page_min is not None or self.page_max is not None) and page is None:
+            return False
+        if self.page_min is not None and page is not None and page < self.page_min:
+            return False
+        return not (self.page_max is not None and page is not None and page > self.page_max)

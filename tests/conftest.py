@@ -33,7 +33,7 @@ def hash_embedder() -> HashEmbedder:
 @pytest.fixture(scope="session")
 def minilm():
     """The real MiniLM on the default backend (ONNX Runtime), loaded once per session."""
-    from rag.embedder_onnx import OnnxEmbedder
+    from rag.embedding.onnx import OnnxEmbedder
 
     embedder = OnnxEmbedder()
     embedder.load()
@@ -44,7 +44,7 @@ def minilm():
 @pytest.fixture(scope="session")
 def minilm_torch():
     """The real MiniLM on PyTorch, loaded once per session."""
-    from rag.embedder import SentenceTransformerEmbedder
+    from rag.embedding import SentenceTransformerEmbedder
 
     return SentenceTransformerEmbedder()
 
@@ -124,7 +124,7 @@ def demo_index(tmp_path_factory, minilm) -> Path:
 def make_eval_report(out: Path, variants: tuple[str, ...] = ("default", "k=1")) -> Path:
     """A real `rag eval` output folder (report.json, report.md, PNGs) from the tiny SQuAD
     fixture with fake models; returns `out`."""
-    from eval.harness import EvalRun, Harness
+    from rag.eval.harness import EvalRun, Harness
     from rag.fakes import ExtractiveGenerator
 
     run = EvalRun(data=FIXTURES / "tiny_squad.json", out=out, progress=False, limit=8, seed=1,

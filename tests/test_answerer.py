@@ -130,7 +130,7 @@ def test_train_reader_rejects_impossible_settings(tmp_path: Path, capsys: pytest
 
 
 def test_reader_support_of_a_generated_answer_by_hand() -> None:
-    from eval.reader_check import reader_support
+    from rag.eval.reader_check import reader_support
 
     # Shared words: bees, make -> gap 0, confidence 0.5; F1("honey", "Bees make honey.") = 0.5.
     assert reader_support(OverlapReader(0.0), "What do bees make?", "honey", ["Bees make honey."]) == 0.25
@@ -140,7 +140,7 @@ def test_reader_support_of_a_generated_answer_by_hand() -> None:
 def test_eval_scores_generated_answers_with_the_reader_when_asked(tmp_path: Path) -> None:
     from conftest import FIXTURES
 
-    from eval.harness import EvalRun, Harness
+    from rag.eval.harness import EvalRun, Harness
 
     run = EvalRun(data=FIXTURES / "tiny_squad.json", out=tmp_path / "out", progress=False, limit=8, seed=1,
                   options={"engine": "generator"}, reader_check=True)  # type: ignore[arg-type]

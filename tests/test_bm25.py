@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag.lexical import SqliteLexicalIndex, query_words
-from rag.lexical import postings as postings_module
-from rag.lexical.bm25 import DocStats, TermPostings, top_rows
+from rag.retrieval.lexical import SqliteLexicalIndex, query_words
+from rag.retrieval.lexical import postings as postings_module
+from rag.retrieval.lexical.bm25 import DocStats, TermPostings, top_rows
 from rag.types import Chunk
 
 WORDS = ["owl", "bee", "honey", "hive", "nectar", "flower", "mouse", "night", "feather", "hunting", "hunted", "hunts", "river", "bank", "money", "loan", "city", "tower", "bridge", "stone", "king", "queen", "army", "battle", "war", "peace", "treaty", "café", "resume"]
@@ -74,7 +74,7 @@ def test_a_deleted_last_row_never_lends_its_postings_to_a_new_chunk(tmp_path: Pa
 
 
 def test_mostly_deleted_postings_are_rebuilt_and_rank_the_same(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("rag.lexical.index.BATCH", 10)
+    monkeypatch.setattr("rag.retrieval.lexical.index.BATCH", 10)
     index = SqliteLexicalIndex(tmp_path / "lex.sqlite3", progress=False)
     index.upsert(corpus(200))
     index.delete([f"c{i}" for i in range(40, 150)])  # 110 dead > 90 live: rebuilt

@@ -116,7 +116,7 @@ def test_every_command_that_opens_an_index_takes_chroma(chroma_url: str, tmp_pat
 
 def test_a_writer_whose_lease_is_taken_over_mid_ingest_stops_with_a_clear_error(chroma_url: str,
                                                                                   tmp_path: Path) -> None:
-    from rag.store_lease import LEASE_ID, LeaseLostError
+    from rag.store.lease import LEASE_ID, LeaseLostError
 
     docs = write_docs(tmp_path / "docs", {f"d{i}.txt": f"Document {i} talks about topic {i}." for i in range(6)})
     writer = client(chroma_url, tmp_path, "taken")
@@ -129,7 +129,7 @@ def test_a_writer_whose_lease_is_taken_over_mid_ingest_stops_with_a_clear_error(
             lease.upsert(ids=[LEASE_ID], embeddings=[[1.0]], metadatas=[{"owner": "other-host:4242:cafe",
                                                                          "expires": time.time() + 60}])
 
-    import ingest.pipeline as stage  # small groups: several writes, the takeover between two
+    import rag.ingest.pipeline as stage  # small groups: several writes, the takeover between two
 
     original = stage.GROUP_CHUNKS
     stage.GROUP_CHUNKS = 2

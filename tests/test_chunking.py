@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ingest.chunking import Chunker, chunk_id, markdown_sections
 from rag.errors import ConfigError
+from rag.ingest.chunking import Chunker, chunk_id, markdown_sections
 from rag.types import Page
 
 

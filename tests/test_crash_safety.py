@@ -14,14 +14,14 @@ from conftest import ROOT, write_docs
 
 from rag import Pipeline
 from rag.fakes import HashEmbedder
-from rag.lexical import SqliteLexicalIndex
+from rag.retrieval.lexical import SqliteLexicalIndex
 from rag.store import ChromaStore
 
 # Runs an ingest whose store and lexical index announce each write, then pause so the test can
 # kill the process right there. Small groups, so the run has several group writes.
 CHILD = r"""
 import sys, time
-import ingest.pipeline as pipeline
+import rag.ingest.pipeline as pipeline
 from rag import Pipeline
 from rag.fakes import HashEmbedder
 pipeline.GROUP_CHUNKS = 6

@@ -48,7 +48,7 @@ def test_an_index_does_not_care_which_backend_embedded_it(tmp_path: Path, minilm
 
 
 def test_the_export_is_cached_and_reused(minilm, tmp_path: Path) -> None:
-    from rag.embedder_onnx import OnnxEmbedder
+    from rag.embedding.onnx import OnnxEmbedder
 
     assert minilm.graph.is_file() and minilm.graph.parent.name == "models"
     again = OnnxEmbedder()
@@ -59,8 +59,8 @@ def test_the_export_is_cached_and_reused(minilm, tmp_path: Path) -> None:
 
 
 def test_a_failed_export_falls_back_to_pytorch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, minilm_torch) -> None:
-    from rag.embedder import SentenceTransformerEmbedder
-    from rag.embedder_onnx import OnnxEmbedder
+    from rag.embedding import SentenceTransformerEmbedder
+    from rag.embedding.onnx import OnnxEmbedder
 
     def broken(self, target):  # type: ignore[no-untyped-def]
         raise ModelLoadError("no onnx package")

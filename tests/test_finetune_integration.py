@@ -17,7 +17,7 @@ from rag.finetune import FinetuneRun, TrainSettings, finetune
 from rag.finetune.examples import Example
 from rag.finetune.train import Trainer, answer_loss, collate, lora_model, tokenize
 from rag.generator import TransformersGenerator
-from rag.generator.base import Decoding
+from rag.generator.base import Decoding, StreamReport
 
 pytestmark = pytest.mark.integration
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -91,13 +91,13 @@ def test_extractive_decoding_only_emits_a_chunk_substring_or_the_refusal(smollm)
         spans = (paragraph[:400], paragraphs[(number + 1) % len(paragraphs)][:400])
         content = "\n\n".join(f'<doc id="{i + 1}">\n{s}\n</doc>' for i, s in enumerate(spans))
         messages = [{"role": "user", "content": f"{content}\n\nQuestion: {questions[number % 4]}"}]
-        stats: dict = {}
+        stats = StreamReport()
         text = "".join(smollm.stream(messages, 24, stats, Decoding(spans, REFUSAL))).strip()
         emitted.add(text)
-        if text == REFUSAL and "span" not in stats:
+        if text == REFUSAL and stats.span is None:
             continue
-        index, start, end = stats["span"]
-        assert text and text == spans[index][start:end].strip(), (text, stats["span"])
+        index, start, end = stats.span
+        assert text and text == spans[index][start:end].strip(), (text, stats.span)
     assert len(emitted) > 5  # many different spans, not one canned output
 
 

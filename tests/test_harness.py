@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from conftest import FIXTURES
 
-from eval.harness import EvalRun, Harness, parse_variant
 from rag.datasets import load_jsonl, load_squad, sample
 from rag.errors import InputError
+from rag.eval.harness import EvalRun, Harness, parse_variant
 from rag.fakes import ExtractiveGenerator, HashEmbedder
 
 TINY = FIXTURES / "tiny_squad.json"

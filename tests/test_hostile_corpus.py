@@ -14,7 +14,7 @@ import pytest
 from conftest import ROOT, make_pdf
 
 from rag.documents import relative_path, root_label
-from rag.lexical import SqliteLexicalIndex
+from rag.retrieval.lexical import SqliteLexicalIndex
 
 pytestmark = pytest.mark.integration
 GOOD = {"good one.txt": "quokka", "quote's \"name\".md": "# Q\n\naxolotl", "résumé-ünï.txt": "narwhal",

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from rag.generator.base import StreamReport
 from rag.generator.openai_http import GeneratorHTTPError, OpenAICompatibleGenerator
 
 MESSAGES = [{"role": "user", "content": "Who invented packet switching?"}]
@@ -44,11 +45,11 @@ def test_streams_ask_for_usage_and_report_the_servers_token_counts() -> None:
     usage = {"prompt_tokens": 725, "completion_tokens": 3, "total_tokens": 728}
     body = sse(delta("Donald"), delta(" Davies"), delta("", "stop"), {"choices": [], "usage": usage})
     generator, sent = scripted(lambda r: httpx.Response(200, content=body))
-    stats: dict[str, Any] = {}
+    stats = StreamReport()
     assert "".join(generator.stream(MESSAGES, 64, stats)) == "Donald Davies"
     assert sent[0]["stream_options"] == {"include_usage": True} and sent[0]["temperature"] == 0.0
     assert "cache_prompt" not in sent[0]  # not a llama.cpp server: no fields it would not know
-    assert stats == {"tokens": 3, "prompt_tokens": 725}
+    assert (stats.tokens, stats.prompt_tokens) == (3, 725)
 
 
 def test_llama_cpp_is_asked_not_to_reuse_its_prompt_cache() -> None:

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from conftest import DEMO, make_pdf
 
-from ingest.chunking import Chunker
 from rag import Pipeline
 from rag.datasets import article_markdown, load_squad_json
 from rag.fakes import HashEmbedder
+from rag.ingest.chunking import Chunker
 from rag.store import ChromaStore
 from rag.types import Page
 

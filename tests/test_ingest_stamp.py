@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from ingest.stamp import STAMP
 from rag import Pipeline
 from rag.fakes import HashEmbedder
+from rag.ingest.stamp import STAMP
 
 DOCS = {"a.md": "# A\n\nAlpha text about apples. " * 30, "b.txt": "Beta text about bees. " * 30}
 

@@ -10,7 +10,7 @@ from conftest import write_docs
 
 from rag import Pipeline
 from rag.fakes import HashEmbedder
-from rag.lexical import SqliteLexicalIndex, query_words, sync_lexical
+from rag.retrieval.lexical import SqliteLexicalIndex, query_words, sync_lexical
 from rag.store import ChromaStore
 from rag.types import Chunk
 

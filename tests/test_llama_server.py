@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from conftest import free_port
 
+from rag.generator.base import StreamReport
 from rag.generator.llama_server import LlamaServer, llama_server_binary
 from rag.generator.openai_http import GeneratorHTTPError, OpenAICompatibleGenerator
 
@@ -47,19 +48,19 @@ def remote(server: LlamaServer, **kwargs: Any) -> OpenAICompatibleGenerator:
 def test_whole_and_streamed_answers_agree_with_the_servers_own_token_counts(server: LlamaServer) -> None:
     generator = remote(server)
     whole = generator.generate(MESSAGES, 32)
-    stats: dict[str, Any] = {}
+    stats = StreamReport()
     streamed = "".join(generator.stream(MESSAGES, 32, stats))
     assert "Paris" in whole.text and streamed == whole.text
-    assert stats["tokens"] == whole.tokens and 0 < stats["tokens"] <= 32
+    assert stats.tokens == whole.tokens and 0 < stats.tokens <= 32
     estimate = generator.count_prompt_tokens(MESSAGES)
-    assert stats["prompt_tokens"] == whole.prompt_tokens and stats["prompt_tokens"] != estimate  # the server's
+    assert stats.prompt_tokens == whole.prompt_tokens and stats.prompt_tokens != estimate  # the server's
 
 
 def test_max_tokens_ends_the_answer_and_a_finished_answer_stops_by_itself(server: LlamaServer) -> None:
     generator = remote(server, stop_on_loop=False)
-    stats: dict[str, Any] = {}
+    stats = StreamReport()
     assert "".join(generator.stream([{"role": "user", "content": "Count from 1 to 100."}], 5, stats))
-    assert stats["tokens"] == 5
+    assert stats.tokens == 5
     short = generator.generate([{"role": "user", "content": "Say yes."}], 64)
     assert 0 < short.tokens < 64  # the model's end-of-turn token ended it (stop)
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from conftest import make_pdf
 
-from ingest.loaders import decode_text, discover, html_to_text, load_file
 from rag.errors import InputError, LoadError
+from rag.ingest.loaders import decode_text, discover, html_to_text, load_file
 
 
 def test_txt_and_md_load_as_one_page(tmp_path: Path) -> None:

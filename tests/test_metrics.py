@@ -6,7 +6,8 @@ import math
 
 import pytest
 
-from eval.metrics import (
+from rag.answer.groundedness import LexicalEmbeddingScorer, claims, normalize_answer
+from rag.eval.metrics import (
     contains_answer,
     exact_match,
     f1_score,
@@ -15,7 +16,6 @@ from eval.metrics import (
     reciprocal_rank,
     roc_auc,
 )
-from rag.answer.groundedness import LexicalEmbeddingScorer, claims, normalize_answer
 
 
 def test_squad_normalisation() -> None:
@@ -85,7 +85,7 @@ def _row(answer: str, gold: list[str], groundedness: float, f1: float, sources: 
 
 
 def test_detector_auc_counts_a_sentence_containing_the_gold_as_correct() -> None:
-    from eval.scoring import aggregate
+    from rag.eval.scoring import aggregate
 
     rows = [_row("It was the European Court of Justice.", ["European Court of Justice"], 0.9, 0.4),
             _row("Paris.", ["Paris"], 0.2, 1.0),
@@ -100,7 +100,7 @@ def test_detector_auc_counts_a_sentence_containing_the_gold_as_correct() -> None
 
 
 def test_squad2_scores_by_hand() -> None:
-    from eval.scoring import squad2_scores
+    from rag.eval.scoring import squad2_scores
 
     rows = [{"answerable": True, "refused": False, "scores": {"f1": 0.5, "exact": 0.0}},
             {"answerable": True, "refused": True, "scores": {"f1": 0.0, "exact": 0.0}},

@@ -120,7 +120,7 @@ def test_models_the_graph_cannot_express_are_named_unsupported(change: dict[str,
 
 
 def test_the_backend_setting_is_checked() -> None:
-    from rag.config_sections import GeneratorConfig
+    from rag.config.sections import GeneratorConfig
 
     with pytest.raises(ConfigError, match="generator.backend"):
         GeneratorConfig(backend="tensorrt")

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from rag.adapters import resolve_adapter
-from rag.generator.base import Decoding
+from rag.generator.base import Decoding, StreamReport
 
 pytestmark = pytest.mark.integration
 CONTEXT = ("The Normans were the people who in the 10th and 11th centuries gave their name to "
@@ -40,7 +40,7 @@ def both():
 
 
 def answer(generator, question: str, decoding: Decoding) -> tuple[str, dict]:
-    stats: dict = {}
+    stats = StreamReport()
     return "".join(generator.stream(messages(question), 48, stats, decoding)), stats
 
 
@@ -51,10 +51,10 @@ def test_onnx_answers_as_pytorch_does(both, decoding: Decoding) -> None:
     for question in QUESTIONS:
         (text, stats), (expected, expected_stats) = answer(onnx, question, decoding), answer(torch_lm, question, decoding)
         assert text == expected
-        assert stats["tokens"] == expected_stats["tokens"] and stats.get("span") == expected_stats.get("span")
-        assert stats["answer_logprob"] == pytest.approx(expected_stats["answer_logprob"], abs=2e-3)
+        assert stats.tokens == expected_stats.tokens and stats.span == expected_stats.span
+        assert stats.answer_logprob == pytest.approx(expected_stats.answer_logprob, abs=2e-3)
         if decoding.refusal:
-            assert stats["refusal_logprob"] == pytest.approx(expected_stats["refusal_logprob"], abs=2e-3)
+            assert stats.refusal_logprob == pytest.approx(expected_stats.refusal_logprob, abs=2e-3)
     assert onnx.generate(messages(QUESTIONS[0]), 48).text == torch_lm.generate(messages(QUESTIONS[0]), 48).text
 
 
@@ -158,6 +158,6 @@ def test_two_answers_at_once_on_lanes_are_the_answers_given_alone() -> None:
     for t in threads:
         t.join()
     for (text, stats), (expected, expected_stats) in zip((together[0], together[1]), alone):
-        assert text == expected and stats.get("span") == expected_stats.get("span")
-        assert stats["answer_logprob"] == pytest.approx(expected_stats["answer_logprob"], abs=2e-3)
+        assert text == expected and stats.span == expected_stats.span
+        assert stats.answer_logprob == pytest.approx(expected_stats.answer_logprob, abs=2e-3)
     assert laned.lanes.running == 0 and len(passes) > 0  # the lane session ran while both did

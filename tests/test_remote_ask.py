@@ -65,8 +65,10 @@ def test_without_a_server_answering_or_with_local_only_options_it_answers_here(s
 
 
 def test_an_answer_survives_to_dict_and_back() -> None:
-    answer = Answer("honey", False, (Source("a.md", 3, "a.md#c0", 0.71, "Bees...", "Bees > Food"),), (1,),
-                    Timings(0.01, 0.02, 1.5, 1.6, 4, 0.4, 800, 0.1), "", 0.8, "", 1.9,
-                    Span(1, "a.md#c0", 10, 15, "Bees make honey.", 10), (("honey", 2), ("<refusal>", 1)),
-                    ("honey", "honey", "I don't know."))
+    timings = Timings(embed_query=0.01, retrieve=0.02, generate=1.5, total=1.6, tokens_generated=4,
+                      time_to_first_token=0.4, prompt_tokens=800, check_support=0.1)
+    answer = Answer("honey", False, sources=(Source("a.md", 3, "a.md#c0", 0.71, "Bees...", "Bees > Food"),),
+                    cited=(1,), timings=timings, support=0.8, margin=1.9,
+                    span=Span(1, "a.md#c0", 10, 15, "Bees make honey.", 10),
+                    votes=(("honey", 2), ("<refusal>", 1)), drafts=("honey", "honey", "I don't know."))
     assert Answer.from_dict(json.loads(json.dumps(answer.to_dict()))) == answer

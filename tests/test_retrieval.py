@@ -10,8 +10,9 @@ from conftest import make_pdf, write_docs
 from rag import Pipeline
 from rag.errors import ConfigError, InputError
 from rag.fakes import ExtractiveGenerator, HashEmbedder
-from rag.filters import ChunkFilter, parse_filter, parse_pages
+from rag.retrieval.filters import ChunkFilter, parse_filter, parse_pages
 from rag.store import ChromaStore
+from rag.types import ResolvedFilter
 
 GUIDE = """# Guide
 
@@ -129,7 +130,8 @@ def test_in_hybrid_mode_the_lexical_route_runs_while_the_question_is_embedded(in
 
     hybrid = retriever(index, "hybrid")
     both_running = threading.Barrier(2, timeout=10)  # passes only if the two run at once
-    search, embed = hybrid.lexical.search, hybrid.embedder.embed_query
+    route = next(r for spec, r in hybrid.routes if spec.name == "lexical")
+    search, embed = route.index.search, hybrid.embedder.embed_query
 
     def lexical(*args, **kwargs):  # noqa: ANN202
         both_running.wait()
@@ -139,7 +141,7 @@ def test_in_hybrid_mode_the_lexical_route_runs_while_the_question_is_embedded(in
         both_running.wait()
         return embed(text)
 
-    hybrid.lexical = type("Spy", (), {"search": staticmethod(lexical)})()
+    route.index = type("Spy", (), {"search": staticmethod(lexical)})()
     hybrid.embedder = type("Spy", (), {"embed_query": staticmethod(embedding)})()
     assert [h.chunk.id for h in hybrid.retrieve("soil sensor", 4).hits] == \
         [h.chunk.id for h in retriever(index, "hybrid").retrieve("soil sensor", 4).hits]
@@ -174,4 +176,4 @@ def test_dense_search_on_an_empty_store_and_past_the_collections_size(tmp_path: 
     chunks = [Chunk(f"c{i}", f"soil text {i}", "a.txt", None, i, f"h{i}") for i in range(3)]
     store.upsert(chunks, embedder.embed_documents([c.text for c in chunks]))
     assert sorted(h.chunk.id for h in store.query(question, 10)) == ["c0", "c1", "c2"]
-    assert store.query(question, 10, {"source": "b.txt"}) == []
+    assert store.query(question, 10, ResolvedFilter(("b.txt",), None, None, None)) == []

@@ -14,7 +14,7 @@ from rag import Pipeline
 from rag.cli import main
 from rag.errors import InputError, NothingToIngestError
 from rag.fakes import HashEmbedder, OverlapReader
-from rag.lexical import SqliteLexicalIndex
+from rag.retrieval.lexical import SqliteLexicalIndex
 from rag.store import ChromaStore
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -154,8 +154,8 @@ def test_filters_take_a_root_label_or_a_glob(two) -> None:
 
 def test_the_cli_scenario_of_the_issue(two, capsys: pytest.CaptureFixture[str], monkeypatch) -> None:
     a, b, index = two
-    monkeypatch.setattr("rag.cli_base.pipeline_from", lambda args: pipe(Path(args.index)))
-    monkeypatch.setattr("rag.cli.pipeline_from", lambda args: pipe(Path(args.index)))
+    monkeypatch.setattr("rag.cli.base.pipeline_from", lambda args: pipe(Path(args.index)))
+    monkeypatch.setattr("rag.cli.entry.pipeline_from", lambda args: pipe(Path(args.index)))
     assert main(["ingest", str(a), "--index", str(index)]) == 0
     assert main(["ingest", str(b), "--index", str(index)]) == 0
     assert "new root b: 2 files seen: 2 added" in capsys.readouterr().out
@@ -212,7 +212,7 @@ def test_an_index_from_before_roots_is_migrated_once_without_re_embedding(tmp_pa
 
 
 def test_a_migration_killed_half_way_is_finished_by_the_next_write(tmp_path: Path, monkeypatch) -> None:
-    import ingest.migrate as migrate
+    import rag.ingest.migrate as migrate
 
     docs, index = legacy(tmp_path)
     calls = []

@@ -15,6 +15,7 @@ from conftest import fake_pipeline, free_port, local_client, serving, write_docs
 
 from rag import Pipeline
 from rag.fakes import ExtractiveGenerator, HashEmbedder
+from rag.generator.base import StreamReport
 from rag.generator.onnx_runner import Lanes
 from rag.generator.openai_http import GeneratorHTTPError, OpenAICompatibleGenerator
 from rag.serve import create_app
@@ -144,6 +145,12 @@ class LanedGenerator(SlowGenerator):
         self.lanes = Lanes(lanes)
         self.most_at_once = 0
 
+    def lane_count(self) -> int:
+        return self.lanes.count
+
+    def open_lanes(self) -> None:
+        pass
+
     def stream(self, *args: Any, **kwargs: Any) -> Iterator[str]:
         with self.lanes.answering():
             self.most_at_once = max(self.most_at_once, self.lanes.running)
@@ -192,9 +199,9 @@ def test_http_generator_against_a_real_server(server: str, tmp_path: Path) -> No
     remote = OpenAICompatibleGenerator(server, "localrag")
     messages = [{"role": "user", "content": QUESTION}]
     whole = remote.generate(messages, 64)
-    stats: dict[str, Any] = {}
+    stats = StreamReport()
     streamed = "".join(remote.stream(messages, 64, stats))
-    assert "honey" in whole.text and streamed == whole.text and stats["tokens"] > 0
+    assert "honey" in whole.text and streamed == whole.text and stats.tokens > 0
     # A pipeline whose generator is that endpoint: retrieval and prompt here, generation there.
     client = Pipeline(engine="generator", index=tmp_path / "client-index", embedder=HashEmbedder(), mode="free",
                       min_support=None,

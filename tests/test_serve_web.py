@@ -12,8 +12,8 @@ import pytest
 from conftest import fake_pipeline, local_client, make_eval_report, write_docs
 
 from rag import Pipeline
+from rag.answer.passages import best_sentence, passages
 from rag.fakes import HashEmbedder
-from rag.passages import best_sentence, passages
 from rag.serve import create_app
 from rag.serve.web import STATIC
 from rag.types import Answer, Chunk, Source, Span
@@ -161,13 +161,13 @@ def test_best_sentence_and_passages_highlight_what_the_answer_rests_on() -> None
     assert best_sentence(text, "zebras") is None
     chunk = Chunk("c1", text, "a.txt", None, 0, "h")
     sources = (Source("a.txt", None, "c1", 0.9, text[:10]), Source("b.txt", None, "gone", 0.5, "snippet"))
-    exact = Answer("honey", False, sources, span=Span(1, "c1", 30, 35, "Bees make honey from nectar.", 10))
+    exact = Answer("honey", False, sources=sources, span=Span(1, "c1", 30, 35, "Bees make honey from nectar.", 10))
     shown = passages(exact, {"c1": chunk})
     assert (shown[0].start, shown[0].end, shown[0].exact) == (30, 35, True) and text[30:35] == "honey"
     assert shown[1].text == "snippet" and shown[1].start is None  # a chunk no longer stored
-    loose = passages(Answer("They make honey.", False, sources[:1]), {"c1": chunk})[0]
+    loose = passages(Answer("They make honey.", False, sources=sources[:1]), {"c1": chunk})[0]
     assert not loose.exact and text[loose.start:loose.end] == "Bees make honey from nectar."
-    assert passages(Answer("I don't know.", True, sources[:1]), {"c1": chunk})[0].start is None
+    assert passages(Answer("I don't know.", True, sources=sources[:1]), {"c1": chunk})[0].start is None
 
 
 def test_info_reports_what_an_interrupted_ingest_left_and_the_command_that_repairs_it(tmp_path: Path) -> None:

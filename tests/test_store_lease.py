@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from rag.errors import IngestLockedError
-from rag.store_lease import ServerLease
+from rag.store.lease import ServerLease
 
 
 class FakeCollection:

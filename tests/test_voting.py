@@ -12,6 +12,7 @@ from conftest import write_docs
 
 from rag import Pipeline
 from rag.answer.voting import REFUSAL_VOTE, majority, vote_orders
+from rag.generator.base import StreamReport
 
 DOCS = {f"doc{i}.txt": f"Fact number {i} about the harbour lighthouse keeper." for i in range(4)}
 
@@ -29,12 +30,12 @@ class ScriptedGenerator:
     def count_prompt_tokens(self, messages: Any) -> int:
         return sum(len(m["content"].split()) for m in messages)
 
-    def stream(self, messages: Any, max_new_tokens: int, stats: dict[str, Any] | None = None,
+    def stream(self, messages: Any, max_new_tokens: int, stats: StreamReport | None = None,
                decoding: Any = None) -> Iterator[str]:
         self.orders.append(re.findall(r'source="(?:[^/"]+/)?(doc\d)', messages[-1]["content"]))
         text = self.script[len(self.orders) - 1]
         if stats is not None:
-            stats.update(tokens=len(text.split()), prompt_tokens=100)
+            stats.tokens, stats.prompt_tokens = len(text.split()), 100
         yield text
 
 

@@ -7,11 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Generator as PyGenerator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from rag.types import Hit, Span
-
-ENGINES = ("reader", "generator")
 
 
 @dataclass(frozen=True)
@@ -48,6 +46,7 @@ class Draft:
     verbatim: bool = False
 
 
+@runtime_checkable
 class Answerer(Protocol):
     """Question + hits -> Draft. `draft` yields text pieces as they are produced (an engine that
     does not stream yields none) and returns the Draft.

@@ -6,13 +6,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from collections.abc import Generator as PyGenerator
-from typing import Any
 
 from rag.answer.base import Draft
 from rag.answer.prompt import Prompt, build_prompt, cited_blocks, is_refusal
 from rag.answer.spans import locate, make_span
 from rag.generator import Generator
-from rag.generator.base import Decoding
+from rag.generator.base import Decoding, Laned, StreamReport
 from rag.types import Hit, Span
 
 PROMPT_MARGIN_TOKENS = 8
@@ -55,7 +54,7 @@ class GenerativeAnswerer:
     def lanes(self) -> int:
         if not self.loaded:
             return 1
-        return int(getattr(getattr(self.generator, "lanes", None), "count", 1))
+        return self.generator.lane_count() if isinstance(self.generator, Laned) else 1
 
     def capped(self, max_new_tokens: int) -> GenerativeAnswerer:
         """This answerer, sharing its generator (loaded once, by whichever uses it first), with a
@@ -76,8 +75,8 @@ class GenerativeAnswerer:
         started = time.perf_counter()
         first: float | None = None
         pieces: list[str] = []
-        stats: dict[str, Any] = {}
-        for piece in generator.stream(prompt.messages, self.max_new_tokens, stats, decoding):
+        report = StreamReport()
+        for piece in generator.stream(prompt.messages, self.max_new_tokens, report, decoding):
             if first is None:
                 first = time.perf_counter() - started
             pieces.append(piece)
@@ -86,18 +85,16 @@ class GenerativeAnswerer:
         # 3. Read the answer back: refusal, the model's margin, where it lies in the blocks.
         text = "".join(pieces).strip()
         refused = is_refusal(text, self.refusal)
-        margin = None
-        if stats.get("answer_logprob") is not None and stats.get("refusal_logprob") is not None:
-            margin = float(stats["answer_logprob"]) - float(stats["refusal_logprob"])
-        span = None if refused else _span(text, prompt, stats.get("span"))
-        if span is not None and stats.get("span") is not None:  # extractive: the text is the span
+        margin = report.margin
+        span = None if refused else _span(text, prompt, report.span)
+        if span is not None and report.span is not None:  # extractive: the text is the span
             text = prompt.texts[span.block - 1][span.start:span.end]
         cited = cited_blocks(text, len(prompt.hits)) or ((span.block,) if span else ())
         return Draft(text, refused, prompt.hits, span, margin, cited, seconds=seconds, first_piece=first,
-                     tokens=stats.get("tokens", 0), input_tokens=stats.get("prompt_tokens", prompt.tokens))
+                     tokens=report.tokens, input_tokens=report.prompt_tokens or prompt.tokens)
 
 
-def _span(text: str, prompt: Prompt, decoded: Any) -> Span | None:
+def _span(text: str, prompt: Prompt, decoded: tuple[int, int, int] | None) -> Span | None:
     """Where the answer lies: the decoder's own span in extractive mode, else a verbatim match."""
     found = tuple(decoded) if decoded is not None else locate(text, prompt.texts)
     if found is None:

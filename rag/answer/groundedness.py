@@ -18,7 +18,7 @@ from typing import Protocol
 
 import numpy as np
 
-from rag.embedder import Embedder
+from rag.embedding import Embedder
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
 _PUNCTUATION = frozenset(string.punctuation)

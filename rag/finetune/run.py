@@ -19,11 +19,12 @@ from tqdm import tqdm
 from rag.adapters import read_card, write_card
 from rag.config import RagConfig
 from rag.datasets import EvalItem, EvalSet, load_dataset, sample
-from rag.errors import InputError
+from rag.errors import ConfigError, InputError
 from rag.finetune.calibrate import CalibrationRow, answerable_refusal_rate, fit_threshold
 from rag.finetune.card import make_card, readme
 from rag.finetune.examples import build_examples, kind_counts, read_examples, write_examples
 from rag.finetune.train import Trainer, TrainSettings, lora_model, tokenize
+from rag.generator import TransformersGenerator
 from rag.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
@@ -98,7 +99,7 @@ def build_index(run: FinetuneRun, work: Path, articles: list[dict[str, Any]]) ->
 def calibrate(pipeline: Pipeline, generator: Any, items: list[EvalItem], mode: str,
               progress: bool, max_refusal: float) -> dict[str, Any]:
     """Ask the calibration questions with the trained adapter and fit the threshold for `mode`."""
-    from rag.answer_match import f1_score
+    from rag.answer.match import f1_score
 
     options: dict[str, Any] = {"answer.mode": mode, "answer.calibrated_refusal": False, "answer.engine": "generator"}
     asker = Pipeline(config=pipeline.config, embedder=pipeline.embedder(pipeline.store()),
@@ -188,6 +189,9 @@ def finetune(run: FinetuneRun) -> dict[str, Any]:
         return recalibrate(run, pipeline, pool, examples, work)
     # 3. Train LoRA weights on the base model.
     generator = pipeline.generator()
+    if not isinstance(generator, TransformersGenerator):
+        raise ConfigError(f"rag finetune trains the local PyTorch generator; got {type(generator).__name__} "
+                          "(generator.endpoint must be unset)")
     rows = [tokenize(e, generator.tokenizer) for e in examples]
     model = lora_model(generator.model, run.settings)
     # Name the base as configured, not by this machine's cache path.

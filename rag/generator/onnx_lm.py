@@ -28,8 +28,8 @@ from typing import Any
 import numpy as np
 
 from rag.config import DEFAULT_GENERATOR_MODEL
-from rag.errors import ModelLoadError
-from rag.generator.base import Decoding, Messages
+from rag.errors import ConfigError, ModelLoadError
+from rag.generator.base import Decoding, Messages, StreamReport
 from rag.generator.chat_codec import ChatCodec
 from rag.generator.decoding import ends_in_loop, token_list
 from rag.generator.model_files import (
@@ -150,6 +150,10 @@ class OnnxGenerator(LocalGenerator):
             options.intra_op_num_threads = threads
         return ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
 
+    def lane_count(self) -> int:
+        """Answers this generator runs at once (its lanes)."""
+        return self.lanes.count
+
     def open_lanes(self) -> None:
         """Open the session answers run on while several run at once, now rather than when
         the second one arrives (a no-op with one lane)."""
@@ -166,10 +170,10 @@ class OnnxGenerator(LocalGenerator):
         such view).
 
         Raises:
-            ValueError: no adapter to switch off.
+            ConfigError: no adapter to switch off.
         """
         if not self.can_disable_adapter:
-            raise ValueError(f"generator {self.name!r} has no adapter to switch off")
+            raise ConfigError(f"generator {self.name!r} has no adapter to switch off")
         with self._base_lock:
             if "runner" not in self._base:
                 self._base["runner"] = self._runner(None)
@@ -180,11 +184,11 @@ class OnnxGenerator(LocalGenerator):
     def count_prompt_tokens(self, messages: Messages) -> int:
         return len(self.codec.chat_ids(messages))
 
-    def _stream(self, messages: Messages, max_new_tokens: int, stats: dict[str, Any],
+    def _stream(self, messages: Messages, max_new_tokens: int, report: StreamReport,
                 decoding: Decoding) -> Iterator[str]:
         prefix = None if self._prefixes is None else self._prefixes.setdefault(id(self.runner), PrefixCache())
         with self.lanes.answering():
-            yield from stream_answer(self.codec, self.runner, messages, max_new_tokens, stats, decoding,
+            yield from stream_answer(self.codec, self.runner, messages, max_new_tokens, report, decoding,
                                      self.eos_ids, prefix, ends_in_loop if self.stop_on_loop else None)
 
 

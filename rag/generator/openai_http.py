@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from rag.errors import ModelLoadError, RagError
-from rag.generator.base import Decoding, Generation, Messages
+from rag.generator.base import Decoding, Generation, Messages, StreamReport
 from rag.generator.decoding import ends_in_loop
 
 log = logging.getLogger(__name__)
@@ -96,9 +96,9 @@ class OpenAICompatibleGenerator:
         """One whole completion."""
         if self.stop_on_loop:  # streamed, so that a loop is cut as it starts and the server stops
             started = time.perf_counter()
-            stats: dict[str, Any] = {}
-            text = "".join(self.stream(messages, max_new_tokens, stats))
-            return Generation(text, stats["tokens"], time.perf_counter() - started, stats["prompt_tokens"])
+            report = StreamReport()
+            text = "".join(self.stream(messages, max_new_tokens, report))
+            return Generation(text, report.tokens, time.perf_counter() - started, report.prompt_tokens)
         import httpx
 
         started = time.perf_counter()
@@ -113,12 +113,12 @@ class OpenAICompatibleGenerator:
                           time.perf_counter() - started,
                           int(usage.get("prompt_tokens", self.count_prompt_tokens(messages))))
 
-    def stream(self, messages: Messages, max_new_tokens: int, stats: dict[str, Any] | None = None,
+    def stream(self, messages: Messages, max_new_tokens: int, report: StreamReport | None = None,
                decoding: Decoding | None = None) -> Iterator[str]:
         """Yield the server's text deltas as they arrive (server-sent events)."""
         import httpx
 
-        stats = {} if stats is None else stats
+        report = StreamReport() if report is None else report
         if decoding is not None and decoding.spans and not self._warned:
             log.warning("extractive mode needs per-token masking, which an HTTP endpoint does not offer: "
                         "answers are decoded freely and their span located afterwards")
@@ -160,8 +160,8 @@ class OpenAICompatibleGenerator:
         if not finished:
             raise GeneratorHTTPError(f"generator endpoint {self.endpoint} ended the stream after {pieces} "
                                      "piece(s), before the answer was finished (did the server stop?)")
-        stats.update(tokens=int(usage.get("completion_tokens", pieces)),
-                     prompt_tokens=int(usage.get("prompt_tokens", self.count_prompt_tokens(messages))))
+        report.tokens = int(usage.get("completion_tokens", pieces))
+        report.prompt_tokens = int(usage.get("prompt_tokens", self.count_prompt_tokens(messages)))
 
 
 def _unreachable(endpoint: str, exc: Exception) -> GeneratorHTTPError:

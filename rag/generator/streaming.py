@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
 
-from rag.generator.base import Decoding, Generation, Messages
+from rag.generator.base import Decoding, Generation, Messages, StreamReport
 from rag.generator.constraints import SpanConstraint
 from rag.generator.decoding import Runner, greedy_decode
 from rag.generator.prefix_cache import PrefixCache
@@ -32,11 +32,11 @@ class TextCodec(Protocol):
 
 
 def stream_answer(codec: TextCodec, runner: Runner, messages: Messages, max_new_tokens: int,
-                  stats: dict[str, Any], decoding: Decoding, eos_ids: Sequence[int],
+                  report: StreamReport, decoding: Decoding, eos_ids: Sequence[int],
                   prefix: PrefixCache | None, stop: Any) -> Iterator[str]:
-    """Decode greedily and yield text pieces; fills `stats` when done (see Generator)."""
+    """Decode greedily and yield text pieces; fills `report` when done (see Generator)."""
     ids = codec.chat_ids(messages)
-    stats["prompt_tokens"] = len(ids)
+    report.prompt_tokens = len(ids)
     # The leading space makes the refusal's tokens those the model emits after the header.
     refusal = codec.encode(" " + decoding.refusal.strip())[0] if decoding.refusal else []
     spans = [codec.encode(t) for t in decoding.spans]
@@ -58,35 +58,34 @@ def stream_answer(codec: TextCodec, runner: Runner, messages: Messages, max_new_
     text = codec.decode(tokens).lstrip()
     if text.startswith(shown) and len(text) > len(shown):
         yield text[len(shown):]
-    stats.update(tokens=len(decoded.tokens), answer_logprob=decoded.answer_logprob,
-                 refusal_logprob=decoded.refusal_logprob)
+    report.tokens = len(decoded.tokens)
+    report.answer_logprob, report.refusal_logprob = decoded.answer_logprob, decoded.refusal_logprob
     match = constraint.match() if constraint is not None else None
     if match is not None:
         offsets = spans[match.text_index][1]
-        stats["span"] = (match.text_index, int(offsets[match.token_start][0]),
-                         int(offsets[match.token_end - 1][1]))
+        report.span = (match.text_index, int(offsets[match.token_start][0]),
+                       int(offsets[match.token_end - 1][1]))
 
 
 class LocalGenerator:
     """`generate` and `stream` over a backend's `_stream`: what every local backend shares."""
 
-    def _stream(self, messages: Messages, max_new_tokens: int, stats: dict[str, Any],
+    def _stream(self, messages: Messages, max_new_tokens: int, report: StreamReport,
                 decoding: Decoding) -> Iterator[str]:
         raise NotImplementedError
 
     def generate(self, messages: Messages, max_new_tokens: int) -> Generation:
         started = time.perf_counter()
-        stats: dict[str, Any] = {}
+        report = StreamReport()
         pieces: list[str] = []
         first: float | None = None
-        for piece in self._stream(messages, max_new_tokens, stats, Decoding()):
+        for piece in self._stream(messages, max_new_tokens, report, Decoding()):
             if first is None:
                 first = time.perf_counter() - started
             pieces.append(piece)
-        return Generation("".join(pieces).strip(), stats.get("tokens", 0), first,
-                          stats.get("prompt_tokens", 0))
+        return Generation("".join(pieces).strip(), report.tokens, first, report.prompt_tokens)
 
-    def stream(self, messages: Messages, max_new_tokens: int, stats: dict[str, Any] | None = None,
+    def stream(self, messages: Messages, max_new_tokens: int, report: StreamReport | None = None,
                decoding: Decoding | None = None) -> Iterator[str]:
-        return self._stream(messages, max_new_tokens, {} if stats is None else stats,
+        return self._stream(messages, max_new_tokens, StreamReport() if report is None else report,
                             decoding or Decoding())

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from rag.config import DEFAULT_GENERATOR_MODEL
-from rag.errors import ModelLoadError
-from rag.generator.base import Decoding, Messages
+from rag.errors import ConfigError, ModelLoadError
+from rag.generator.base import Decoding, Messages, StreamReport
 from rag.generator.decoding import ends_in_loop, token_list
 from rag.generator.model_files import (
     attach_adapter,
@@ -115,10 +115,10 @@ class TransformersGenerator(LocalGenerator):
         every such view.
 
         Raises:
-            ValueError: no adapter to switch off.
+            ConfigError: no adapter to switch off.
         """
         if not self.can_disable_adapter:
-            raise ValueError(f"generator {self.name!r} has no adapter to switch off")
+            raise ConfigError(f"generator {self.name!r} has no adapter to switch off")
         view = copy.copy(self)  # shallow: the same model, tokenizer and shared caches
         view.adapter = None
         if self.merged:
@@ -140,12 +140,12 @@ class TransformersGenerator(LocalGenerator):
     def count_prompt_tokens(self, messages: Messages) -> int:
         return len(HFCodec(self.tokenizer).chat_ids(messages))
 
-    def _stream(self, messages: Messages, max_new_tokens: int, stats: dict[str, Any],
+    def _stream(self, messages: Messages, max_new_tokens: int, report: StreamReport,
                 decoding: Decoding) -> Iterator[str]:
         prefix = None if self._prefixes is None else \
             self._prefixes.setdefault((id(self.model), self.adapter_off), PrefixCache())
         return stream_answer(HFCodec(self.tokenizer), TorchRunner(self.model, self.adapter_off), messages,
-                             max_new_tokens, stats, decoding, self.eos_ids, prefix,
+                             max_new_tokens, report, decoding, self.eos_ids, prefix,
                              ends_in_loop if self.stop_on_loop else None)
 
 

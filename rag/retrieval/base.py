@@ -1,13 +1,34 @@
-"""What every retriever returns, and the Protocol the chain calls."""
+"""What retrieval takes and returns: the question a route searches with, the Route protocol every
+route implements, and the Retriever protocol the chain calls."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from rag.config_sections import RETRIEVAL_MODES  # noqa: F401 - one list for config and retrieval
-from rag.filters import ChunkFilter
-from rag.types import Hit
+import numpy as np
+
+from rag.types import Hit, ResolvedFilter
+
+if TYPE_CHECKING:
+    from rag.retrieval.filters import ChunkFilter
+
+
+@dataclass(frozen=True)
+class Query:
+    """The question as the routes see it: its text, and its vector once embedded (None until
+    then, and for a retriever whose routes and scores need none)."""
+
+    text: str
+    vector: np.ndarray | None = None
+
+
+class Route(Protocol):
+    """One way of finding chunks for a question (dense: the store's vectors; lexical: BM25).
+    It returns at most `k` hits, best first, among the chunks `where` allows; its scores are its
+    own (they are fused by rank, so they need not be comparable with another route's)."""
+
+    def search(self, query: Query, k: int, where: ResolvedFilter | None) -> list[Hit]: ...
 
 
 @dataclass(frozen=True)
@@ -21,23 +42,3 @@ class Retrieval:
 
 class Retriever(Protocol):
     def retrieve(self, question: str, k: int, chunk_filter: ChunkFilter | None = None) -> Retrieval: ...
-
-
-@dataclass(frozen=True)
-class RetrievalSettings:
-    """How the routes are combined (plain values; the wiring reads them from the configuration).
-
-    Attributes:
-        mode: "dense" (embeddings), "lexical" (BM25) or "hybrid" (both, fused).
-        candidates: hits each route contributes to fusion and MMR (at least k are taken).
-        rrf_k: reciprocal rank fusion's constant: score = sum of weight / (rrf_k + rank).
-        dense_weight, lexical_weight: each route's weight in the fused score.
-        mmr: MMR's lambda (1 = relevance only, 0 = diversity only); None = no MMR.
-    """
-
-    mode: str = "dense"
-    candidates: int = 20
-    rrf_k: int = 60
-    dense_weight: float = 1.0
-    lexical_weight: float = 1.0
-    mmr: float | None = None

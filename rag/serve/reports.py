@@ -50,7 +50,7 @@ class ReportFolders:
 
     def summary(self, name: str) -> dict[str, Any]:
         """A report's run, variants, comparison table and plot file names."""
-        from eval.report import comparison_rows
+        from rag.eval.report import comparison_rows
 
         folder = self.folder(name)
         report = json.loads((folder / "report.json").read_text(encoding="utf-8"))

@@ -15,7 +15,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from rag.answer_match import f1_score
+from rag.answer.match import f1_score
 from rag.finetune.calibrate import CalibrationRow, answerable_refusal_rate, fit_threshold, squad2_score
 
 

@@ -184,7 +184,7 @@ def _optimizer(model: Any, settings: ReaderTrainSettings, total: int) -> tuple[A
     return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-def _save_checkpoint(path: Path, model: Any, optimizer: Any, scheduler: Any, state: dict) -> None:
+def _save_checkpoint(path: Path, model: Any, optimizer: Any, scheduler: Any, state: dict[str, Any]) -> None:
     """Weights, optimizer, scheduler, every RNG and the step, written atomically."""
     import numpy as np
     import torch
@@ -199,7 +199,7 @@ def _save_checkpoint(path: Path, model: Any, optimizer: Any, scheduler: Any, sta
     os.replace(staging, path)
 
 
-def _load_checkpoint(path: Path, model: Any, optimizer: Any, scheduler: Any) -> dict:
+def _load_checkpoint(path: Path, model: Any, optimizer: Any, scheduler: Any) -> dict[str, Any]:
     import numpy as np
     import torch
 

@@ -76,6 +76,6 @@ def check_tokenizer(folder: Path) -> dict[str, Any]:
 
 def encoder_folder(name: str | None) -> Path:
     """The encoder a reader starts from: a folder, or the packaged all-MiniLM-L6-v2."""
-    from rag.embedder import resolve_embedding_model
+    from rag.embedding import resolve_embedding_model
 
     return resolve_embedding_model(name or "all-MiniLM-L6-v2")

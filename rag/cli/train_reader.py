@@ -1,0 +1,81 @@
+"""`rag train-reader`: train the extractive reader on SQuAD files and fit its no-answer
+threshold on held-back articles. Registered with the `rag` command by rag.cli."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+
+from rag.cli.base import command
+
+
+def _register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("train-reader", help="train the extractive reader (span head on MiniLM)",
+                       description="Read SQuAD questions against their paragraphs and against the chunks "
+                       "the pipeline retrieves for them, train a span head with a no-answer score, fit "
+                       "the no-answer threshold on held-back articles asked through retrieval.")
+    p.add_argument("--data", action="append", required=True, metavar="FILE",
+                   help="SQuAD 1.1 / 2.0 .json; repeat for several files")
+    p.add_argument("--out", required=True, metavar="READER_DIR", help="reader folder to write")
+    p.add_argument("--calibration-articles", default="", help="articles held out of training to fit "
+                   "the no-answer threshold through retrieval (comma-separated)")
+    p.add_argument("--calibration-questions", type=int, help="sample this many of their questions")
+    p.add_argument("--max-refusal", type=float, default=0.30, help="the threshold may refuse at most this "
+                   "share of answerable calibration questions (default 0.30; 1 = maximise SQuAD 2.0 F1 alone)")
+    p.add_argument("--exclude-articles", default="", help="articles left out of everything")
+    p.add_argument("--limit", type=int, default=1000, help="training examples (default 1000)")
+    p.add_argument("--retrieval-articles", type=int, default=40, help="training articles indexed for "
+                   "retrieved examples (default 40; 0 = none)")
+    p.add_argument("--epochs", type=float, default=1.0)
+    p.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
+    p.add_argument("--lr", type=float, default=1e-4, help="peak learning rate (default 1e-4)")
+    p.add_argument("--batch-size", type=int, default=16, help="windows per forward pass (default 16)")
+    p.add_argument("--grad-accum", type=int, default=2, help="forward passes per step (default 2)")
+    p.add_argument("--max-length", type=int, default=256, help="tokens per window (default 256)")
+    p.add_argument("--stride", type=int, default=96, help="tokens shared by two windows (default 96)")
+    p.add_argument("--save-every", type=int, default=50, help="steps between checkpoints (default 50)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--encoder", metavar="DIR", help="encoder folder (default: the packaged all-MiniLM-L6-v2)")
+    p.add_argument("--config", metavar="FILE", help="TOML configuration (retrieval k, chunking)")
+    p.add_argument("--resume", action="store_true", help="continue from the checkpoint in READER_DIR/.work")
+    p.add_argument("--json", action="store_true", help="print the card as JSON")
+
+
+@command(_register)
+def cmd_train_reader(args: argparse.Namespace) -> int:
+    from rag.answer.reader.windows import check_window
+    from rag.config import load_config
+    from rag.errors import InputError
+    from rag.train_reader import ReaderRun, ReaderTrainSettings, train_reader
+    from rag.train_reader.card import describe
+
+    split = lambda text: tuple(t.strip() for t in text.split(",") if t.strip())  # noqa: E731
+    if args.limit < 1:
+        raise InputError(f"--limit must be >= 1; got {args.limit}")
+    check_window(args.max_length, args.stride)
+    if not 0.0 <= args.max_refusal <= 1.0:
+        raise InputError(f"--max-refusal must be between 0 and 1; got {args.max_refusal}")
+    try:
+        settings = ReaderTrainSettings(lr=args.lr, epochs=args.epochs, max_steps=args.max_steps,
+                                       batch_size=args.batch_size, grad_accum=args.grad_accum,
+                                       max_length=args.max_length, stride=args.stride, seed=args.seed,
+                                       save_every=args.save_every)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    run = ReaderRun(data=tuple(args.data), out=args.out, calibration_articles=split(args.calibration_articles),
+                    exclude_articles=split(args.exclude_articles), limit=args.limit,
+                    retrieval_articles=args.retrieval_articles, calibration_questions=args.calibration_questions,
+                    max_refusal=args.max_refusal,
+                    settings=settings, config=load_config(args.config), encoder=args.encoder,
+                    resume=args.resume, command="rag " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+                    progress=sys.stderr.isatty() or not args.json)
+    card = train_reader(run)
+    if args.json:
+        import json
+
+        print(json.dumps(card, indent=2, ensure_ascii=False))
+    else:
+        print(describe(card))
+        print(f"reader written to {args.out}")
+    return 0
