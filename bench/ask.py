@@ -21,20 +21,15 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
-import threading
 import time
-import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
+from ask_loads import cold_loads
+from ask_serve import serve_figures, serve_lanes
+from bench_common import ENV, RAG, ROOT, ingested, pct, wall
 from extras import require_bench_extras
 
-ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "squad2" / "dev10.json"
-RAG = str(ROOT / ".venv" / "bin" / "rag")
-ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "ANONYMIZED_TELEMETRY": "False", "TOKENIZERS_PARALLELISM": "false"}
 LOAD = """
 import sys, time
 started = time.perf_counter()
@@ -46,27 +41,9 @@ loaded = time.perf_counter()
 OnnxGenerator(adapter=resolve_adapter("squad2-grounded"))
 print(imported - started, loaded - imported, time.perf_counter() - loaded)
 """
-COLD = """
-import sys, time
-from rag.adapters import resolve_adapter
-started = time.perf_counter()
-if sys.argv[1] == "onnx":
-    from rag.generator.onnx_lm import OnnxGenerator
-    OnnxGenerator(adapter=resolve_adapter("squad2-grounded"))
-else:
-    from rag.generator import TransformersGenerator
-    TransformersGenerator(adapter=resolve_adapter("squad2-grounded"), merge_adapter=sys.argv[1] == "merged")
-print(time.perf_counter() - started)
-"""
 DECODING = {"max_new_tokens": 128, "do_sample": False}  # ours: generator.max_new_tokens, greedy
 LCEL_PROMPT = ("Answer the question using only the context below. If the context does not contain the "
                "answer, say \"I don't know.\"\n\nContext:\n{context}\n\nQuestion: {question}\nAnswer:")
-
-
-def pct(values: list[float], p: int) -> float | None:
-    if not values:
-        return None
-    return round(statistics.quantiles(values, n=100)[p - 1], 3) if len(values) > 1 else round(values[0], 3)
 
 
 def questions_of(data: Path, n: int) -> list[str]:
@@ -155,115 +132,6 @@ def langchain(docs: Path, where: Path, questions: list[str]) -> dict:
         totals.append(time.perf_counter() - started)
         ttft.append(first if first is not None else totals[-1])
     return {"p50_s": pct(totals, 50), "p95_s": pct(totals, 95), "ttft_p50_s": pct(ttft, 50)}
-
-
-def wall(command: list[str]) -> float:
-    started = time.perf_counter()
-    subprocess.run(command, capture_output=True, env=ENV, check=True)
-    return round(time.perf_counter() - started, 2)
-
-
-def serve_load(base: str, questions: list[str], clients: int) -> dict:
-    """`clients` threads, each asking its share of `questions` (at least 2 each) one after another."""
-    latencies: list[float] = []
-
-    def client(asked: list[str]) -> None:
-        for question in asked:
-            body = json.dumps({"question": question}).encode()
-            started = time.perf_counter()
-            request = urllib.request.Request(base + "/ask", body, {"Content-Type": "application/json"})
-            with urllib.request.urlopen(request, timeout=600) as response:
-                response.read()
-            latencies.append(time.perf_counter() - started)
-
-    per_client = max(2, len(questions) // clients)
-    threads = [threading.Thread(target=client, args=(questions[i * per_client % len(questions):][:per_client],))
-               for i in range(clients)]
-    started = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    spent = time.perf_counter() - started
-    return {"clients": clients, "requests": len(latencies), "p50_s": pct(latencies, 50), "p95_s": pct(latencies, 95),
-            "requests_per_s": round(len(latencies) / spent, 3)}
-
-
-@contextmanager
-def ingested(data: Path) -> Iterator[tuple[Path, Path, Path]]:
-    """A temporary folder holding the articles of `data` as files and their index, made by
-    `rag ingest`: (folder, documents, index)."""
-    from rag.datasets import write_articles
-
-    with tempfile.TemporaryDirectory() as tmp:
-        docs, index = Path(tmp) / "docs", Path(tmp) / "index"
-        write_articles(data, docs)
-        subprocess.run([RAG, "ingest", str(docs), "--index", str(index)], capture_output=True, env=ENV, check=True)
-        yield Path(tmp), docs, index
-
-
-def serve_figures(index: Path, questions: list[str], tmp: Path, lanes: int | None = None) -> dict:
-    """One-shot `rag ask --server` and `rag serve` under 1, 4 and 8 clients, on a server with
-    `generator.lanes = lanes` (None: the default configuration)."""
-    port = 8790 + os.getpid() % 100
-    command = [RAG, "serve", "--index", str(index), "--port", str(port)]
-    if lanes is not None:
-        (tmp / f"lanes{lanes}.toml").write_text(f"[generator]\nlanes = {lanes}\n", encoding="utf-8")
-        command += ["--config", str(tmp / f"lanes{lanes}.toml")]
-    server = subprocess.Popen(command, env=ENV, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(600):
-            try:
-                with urllib.request.urlopen(base + "/health", timeout=1) as r:
-                    if json.loads(r.read())["model_state"] == "ready":
-                        break
-            except OSError:
-                pass
-            time.sleep(0.2)
-        one_shot = statistics.median(wall([RAG, "ask", questions[0], "--server", base]) for _ in range(3))
-        load = [serve_load(base, questions, n) for n in (1, 4, 8)]
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-    return {"one_shot_server_s": one_shot, "serve": load,
-            "serve_p95_8_over_p50_1": round(load[2]["p95_s"] / load[0]["p50_s"], 2)}
-
-
-def serve_lanes(data: Path, questions: list[str], values: list[int], rounds: int) -> None:
-    """`rag serve` with each `generator.lanes` value, alternating for `rounds` rounds."""
-    runs: dict[int, list[dict]] = {v: [] for v in values}
-    with ingested(data) as (tmp, _, index):
-        for _ in range(rounds):
-            for value in values:
-                runs[value].append(serve_figures(index, questions, tmp, value))
-    print(json.dumps({"bench": "ask-serve-lanes", "machine": f"{os.cpu_count()} cores", "runs": runs}))
-    print(f"\nrag serve by generator.lanes, {os.cpu_count()} cores, {len(questions)} dev10 questions:")
-    for value, found in runs.items():
-        for run in found:
-            p50s = " / ".join(f"{s['p50_s']:.2f}" for s in run["serve"])
-            p95s = " / ".join(f"{s['p95_s']:.2f}" for s in run["serve"])
-            rps = " / ".join(f"{s['requests_per_s']:.2f}" for s in run["serve"])
-            print(f"  lanes {value}: 1/4/8 clients p50 {p50s} s, p95 {p95s} s, {rps} requests/s; "
-                  f"8-client p95 = {run['serve_p95_8_over_p50_1']}x the 1-client p50")
-
-
-def cold_loads(rounds: int) -> None:
-    """The generator's cold load in new processes, imports included: ONNX Runtime (the default,
-    from the cached graph), PyTorch with the adapter merged (from the merged-weights cache) and
-    unmerged, alternating for `rounds` rounds."""
-    for kind in ("onnx", "merged"):  # fill the caches
-        subprocess.run([sys.executable, "-c", COLD, kind], capture_output=True, env=ENV, check=True)
-    times: dict[str, list[float]] = {"onnx": [], "merged": [], "unmerged": []}
-    for _ in range(rounds):
-        for kind, got in times.items():
-            done = subprocess.run([sys.executable, "-c", COLD, kind], capture_output=True, text=True, env=ENV, check=True)
-            got.append(float(done.stdout.split()[-1]))
-    result = {kind: round(statistics.median(got), 2) for kind, got in times.items()}
-    print(json.dumps({"bench": "ask-cold-loads", "machine": f"{os.cpu_count()} cores", "rounds": rounds,
-                      "median_s": result, "all_s": times}))
-    print(f"\ngenerator cold load in a new process, imports included, median of {rounds}: ONNX Runtime "
-          f"{result['onnx']} s, PyTorch merged (cached) {result['merged']} s, unmerged {result['unmerged']} s")
 
 
 def compare(data: Path, questions: list[str], variants: list[str], rounds: int = 2) -> None:

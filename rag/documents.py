@@ -8,7 +8,7 @@ label, a slash and its path relative to the root ("handbook/setup/install.md"): 
 
 The roots themselves (label -> resolved path) are recorded in the index's metadata as JSON
 under ROOTS_KEY, and a root whose ingest has begun and not committed under INGESTING_KEY. An index written before roots existed records only `source_root`, the one
-folder it mirrored; `legacy_root` names it (ingest/migrate.py turns it into the first root).
+folder it mirrored; `legacy_root` names it (rag/ingest/migrate.py turns it into the first root).
 
 Only the standard library here.
 """
@@ -74,7 +74,7 @@ def new_label(path: Path, taken: Container[str]) -> str:
 def legacy_root(meta: Mapping[str, Any], sources: Iterable[str] = ()) -> tuple[str, str]:
     """(label, path) the single folder of an index written before roots becomes, given its
     documents' `sources`: the folder's name, stepping aside from every first folder of a
-    source, so that no old source already looks like `label/...` (ingest/migrate.py)."""
+    source, so that no old source already looks like `label/...` (rag/ingest/migrate.py)."""
     path = str(meta.get("source_root") or "")
     taken = {s.partition("/")[0] for s in sources if "/" in s}
     return new_label(Path(path or "documents"), taken), path

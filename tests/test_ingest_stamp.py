@@ -1,4 +1,4 @@
-"""The unchanged-folder shortcut of `ingest` (ingest/stamp.py): a re-run over an unchanged
+"""The unchanged-folder shortcut of `ingest` (rag/ingest/stamp.py): a re-run over an unchanged
 folder answers from the stamp without opening the store, and anything that could make the
 index differ from the folder (an edited, added or removed document, a setting, any write to
 the index, a failed file, an interrupted run, a damaged stamp) takes the full path."""

@@ -10,31 +10,33 @@ import threading
 from typing import Any
 
 from rag.cli.base import command, common_options, pipeline_from, print_json
+from rag.config import ANSWER_ENGINES, ANSWER_MODES, DEFAULT_READER, AnswerConfig, RetrievalConfig
 from rag.retrieval.filters import parse_filter
+from rag.retrieval.registry import retrieval_modes
 
 
 def _register_ask(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("ask", help="ask a question of an index")
     common_options(p)
     p.add_argument("question")
-    p.add_argument("--k", type=int, help="chunks to retrieve (default 4)")
-    p.add_argument("--engine", choices=["reader", "generator"], help="who answers: the extractive reader "
+    p.add_argument("--k", type=int, help=f"chunks to retrieve (default {RetrievalConfig.k})")
+    p.add_argument("--engine", choices=ANSWER_ENGINES, help="who answers: the extractive reader "
                    "(default: a verbatim span, or the refusal) or the generator (written answers)")
-    p.add_argument("--reader", metavar="PATH", help="reader folder or packaged reader name (default squad2-minilm)")
+    p.add_argument("--reader", metavar="PATH", help=f"reader folder or packaged reader name (default {DEFAULT_READER})")
     p.add_argument("--adapter", metavar="PATH", help="PEFT LoRA adapter folder or packaged adapter name "
                    "('none' = the base model alone)")
-    p.add_argument("--mode", choices=["free", "extractive"], help="free text, or a verbatim span of one "
+    p.add_argument("--mode", choices=ANSWER_MODES, help="free text, or a verbatim span of one "
                    "source (or the refusal)")
     p.add_argument("--refusal-threshold", metavar="X", help="refuse when the engine's margin is below X: "
                    "the reader's no-answer gap, the generator's log P(answer) - log P(refusal) (default: "
                    "the reader's or the adapter's card; 'none' = the card's too)")
     p.add_argument("--min-score", type=float, help="refuse without generating below this top score")
     p.add_argument("--min-support", metavar="S", help="withdraw answers whose groundedness is below "
-                   "S (0-1, 'none' = off; default 0.3)")
+                   f"S (0-1, 'none' = off; default {AnswerConfig.min_support})")
     p.add_argument("--max-new-tokens", type=int, help="answer length limit in tokens")
     p.add_argument("--closed-book", action="store_true", help="no retrieval: the model on its own")
-    p.add_argument("--retrieval", choices=["dense", "lexical", "hybrid"], help="route(s): embeddings, "
-                   "BM25, or both fused")
+    p.add_argument("--retrieval", choices=retrieval_modes(), help="route(s): embeddings (dense), "
+                   "BM25 (lexical), both fused (hybrid), or a registered route")
     p.add_argument("--mmr", metavar="LAMBDA", help="diversify the candidates by MMR (0 diverse - 1 relevant)")
     p.add_argument("--votes", type=int, help="drafts voted on, each with the chunks in another order")
     p.add_argument("--source", metavar="ROOT_OR_GLOB", help="only chunks of this root (its label) or of "

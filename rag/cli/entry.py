@@ -26,6 +26,7 @@ from rag.cli.base import (  # noqa: E402 - after the environment defaults above
     pipeline_from,
     print_json,
 )
+from rag.config import ANSWER_ENGINES  # noqa: E402
 from rag.errors import RagError  # noqa: E402
 
 __all__ = ["COMMANDS", "USAGE_ERRORS", "build_parser", "chroma_option", "command", "common_options", "main",
@@ -97,7 +98,7 @@ def _register_eval(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--k", type=int, help="chunks retrieved, for every variant")
     p.add_argument("--adapter", metavar="PATH", help="LoRA adapter, for every variant")
-    p.add_argument("--engine", choices=["reader", "generator"], help="who answers, for every variant "
+    p.add_argument("--engine", choices=ANSWER_ENGINES, help="who answers, for every variant "
                    "(a variant's engine=... overrides it)")
     p.add_argument("--gold-paragraph", action="store_true", help="read each question against its own "
                    "SQuAD paragraph, no retrieval (comparable with published SQuAD 2.0 figures)")

@@ -19,20 +19,20 @@ def _register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--out", required=True, metavar="ADAPTER_DIR", help="adapter folder to write")
     p.add_argument("--articles", default="", help="train on these articles only (comma-separated)")
     p.add_argument("--exclude-articles", default="", help="leave these articles out (held apart)")
-    p.add_argument("--limit", type=int, default=200, help="training examples (default 200)")
+    p.add_argument("--limit", type=int, default=200, help="training examples (default %(default)s)")
     p.add_argument("--calibration", type=int, default=100,
-                   help="held-back questions for the refusal threshold (default 100; 0 = none)")
+                   help="held-back questions for the refusal threshold (default %(default)s; 0 = none)")
     p.add_argument("--epochs", type=float, default=1.0)
     p.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
-    p.add_argument("--r", type=int, default=8, help="LoRA rank (default 8)")
-    p.add_argument("--alpha", type=int, default=16, help="LoRA alpha (default 16)")
-    p.add_argument("--dropout", type=float, default=0.05, help="LoRA dropout (default 0.05)")
+    p.add_argument("--r", type=int, default=8, help="LoRA rank (default %(default)s)")
+    p.add_argument("--alpha", type=int, default=16, help="LoRA alpha (default %(default)s)")
+    p.add_argument("--dropout", type=float, default=0.05, help="LoRA dropout (default %(default)s)")
     p.add_argument("--target-modules", default=",".join(_default_modules()),
                    help="projections that get LoRA weights (comma-separated)")
-    p.add_argument("--lr", type=float, default=5e-4, help="peak learning rate (default 5e-4)")
-    p.add_argument("--batch-size", type=int, default=2, help="examples per forward pass (default 2)")
-    p.add_argument("--grad-accum", type=int, default=4, help="forward passes per step (default 4)")
-    p.add_argument("--save-every", type=int, default=10, help="steps between checkpoints (default 10)")
+    p.add_argument("--lr", type=float, default=5e-4, help="peak learning rate (default %(default)s)")
+    p.add_argument("--batch-size", type=int, default=2, help="examples per forward pass (default %(default)s)")
+    p.add_argument("--grad-accum", type=int, default=4, help="forward passes per step (default %(default)s)")
+    p.add_argument("--save-every", type=int, default=10, help="steps between checkpoints (default %(default)s)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--index", metavar="PATH", help="an index of the training documents (default: built "
                    "from the split into ADAPTER_DIR/.work/index)")
@@ -41,7 +41,7 @@ def _register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--config", metavar="FILE", help="TOML configuration (k, template, refusal ...)")
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint")
     p.add_argument("--max-refusal", type=float, default=0.25, help="the threshold may refuse at most this "
-                   "share of answerable calibration questions, the model's own refusals included (default 0.25)")
+                   "share of answerable calibration questions, the model's own refusals included (default %(default)s)")
     p.add_argument("--recalibrate", action="store_true", help="only refit the refusal thresholds of the "
                    "adapter in ADAPTER_DIR (same data and split; no training)")
     p.add_argument("--json", action="store_true", help="print the card as JSON")

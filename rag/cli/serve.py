@@ -20,13 +20,13 @@ def _register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("serve", help="serve ask, an OpenAI-compatible API and ingest over HTTP",
                        description="One process, one loaded model; requests queue for it. Bound to "
                        f"loopback by default; bound elsewhere it needs ${API_KEY_ENV}.")
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s)")
+    p.add_argument("--port", type=int, default=8000, help="port (default %(default)s)")
     p.add_argument("--index", metavar="PATH", help="index folder (default: rag_index, env RAG_INDEX)")
     chroma_option(p)
     p.add_argument("--config", metavar="FILE", help="TOML configuration (default: ./rag.toml if present)")
     p.add_argument("--queue-timeout", type=float, default=120.0, metavar="S",
-                   help="seconds a request waits for the busy model before a 503 (default 120)")
+                   help="seconds a request waits for the busy model before a 503 (default %(default)s)")
     p.add_argument("--reports", metavar="DIR", help="a folder of `rag eval` outputs the page shows")
     p.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
                    help="a Host name to answer besides loopback and --host (a reverse proxy's public "

@@ -15,8 +15,6 @@ import logging
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
@@ -26,71 +24,14 @@ from rag.chain import RagChain
 from rag.config import RagConfig, apply_options
 from rag.datasets import EvalItem, EvalSet, load_dataset, sample
 from rag.errors import InputError
+from rag.eval.run import EvalRun, gold_hit, gold_threshold, parse_variant, read_rows
 from rag.eval.scoring import aggregate, score_row
 from rag.pipeline import Pipeline
-from rag.types import Answer, Chunk, Hit
+from rag.types import Answer
 
 log = logging.getLogger(__name__)
+__all__ = ["FULL_TEXT", "EvalRun", "Harness", "gold_hit", "gold_threshold", "parse_variant", "read_rows"]
 FULL_TEXT = 1_000_000  # snippet_chars for eval: sources carry their whole chunk text
-
-
-@dataclass(frozen=True)
-class EvalRun:
-    """What to evaluate and where to write it."""
-
-    data: Path
-    out: Path
-    index: Path | None = None
-    docs: Path | None = None
-    limit: int | None = None
-    seed: int = 0
-    variants: tuple[str, ...] = ("default",)
-    options: dict[str, Any] = field(default_factory=dict)  # applied to every variant (--k, --adapter)
-    articles: tuple[str, ...] = ()
-    exclude_articles: tuple[str, ...] = ()
-    threshold: float = 0.5
-    progress: bool = True  # a live tqdm bar (for a terminal)
-    progress_lines: bool = False  # else a plain stderr line every tenth of a variant (for logs, CI)
-    retrieval_only: bool = False  # retrieve and score the hits, generate nothing (retrieval metrics, fast)
-    gold_paragraph: bool = False  # each question read against its own SQuAD paragraph, no retrieval
-    reader_check: bool = False  # score generated answers with the reader too (reader_detector_auc)
-
-
-def parse_variant(name: str) -> tuple[bool, dict[str, str]]:
-    """(closed_book, options) of a variant name.
-
-    Raises:
-        InputError: a part that is neither a known variant nor key=value.
-    """
-    closed_book, options = False, {}
-    for part in name.split("+"):
-        if part == "closed-book":
-            closed_book = True
-        elif "=" in part:
-            key, _, value = part.partition("=")
-            options[key.strip()] = value.strip()
-        elif part != "default":
-            raise InputError(f"variant {name!r}: expected 'default', 'closed-book' or key=value, got {part!r}")
-    return closed_book, options
-
-
-def read_rows(path: Path) -> list[dict[str, Any]]:
-    """Rows already written. A torn line (an interrupted write) is dropped and the file
-    rewritten without it, so the next appended row starts on a line of its own."""
-    if not path.is_file():
-        return []
-    rows, torn = [], 0
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            torn += 1
-    if torn:
-        log.warning("dropping %d torn line(s) in %s", torn, path)
-        staging = path.with_suffix(".jsonl.tmp")
-        staging.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-        staging.replace(path)
-    return rows
 
 
 class Harness:
@@ -233,23 +174,6 @@ class Harness:
                           "seconds": round(time.perf_counter() - started, 1)}}
         write_reports(report, rows, self.run.out)
         return report
-
-
-def gold_threshold(config: RagConfig) -> float | None:
-    """The reader card's threshold for reading one paragraph alone (fitted on its held-back
-    articles read that way), else its retrieval threshold."""
-    from rag.answer.reader.folder import read_card, resolve_reader
-
-    card = read_card(resolve_reader(config.answer.reader))
-    value = card.get("gold_paragraph_threshold", card.get("no_answer_threshold"))
-    return float(value) if value is not None else None
-
-
-def gold_hit(item: EvalItem) -> Hit:
-    """A SQuAD question's own paragraph as the one hit it is read against."""
-    source = item.gold_sources[0] if item.gold_sources else item.article
-    text = item.gold_context
-    return Hit(Chunk(f"{source}#gold-{item.id}", text, source, None, 0, "", ""), 1.0)
 
 
 def _milestone(done: int, total: int) -> bool:

@@ -8,7 +8,7 @@ roots are untouched unless `replace` makes this root the only one.
 
 Writes for each group of files go: intent record ("pending") -> chunks upserted (vector
 store, then lexical index) -> stale chunks deleted (both) -> manifest entry ("complete")
-(ingest/writes.py). A run killed at any point leaves pending records that the next run
+(rag/ingest/writes.py). A run killed at any point leaves pending records that the next run
 finishes or removes: no duplicates, no orphans, and the lexical index holds what the vector
 store holds. The root is recorded as ingesting before the first write and becomes a root in
 the index's metadata only once every write has committed.

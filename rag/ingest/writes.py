@@ -2,7 +2,7 @@
 
 Each group goes: intent records ("pending") -> chunks upserted (vector store, then lexical
 index) -> stale chunks deleted (both) -> manifest entries ("complete") -> a new write
-generation. ingest/pipeline.py explains why that order survives a kill at any point.
+generation. rag/ingest/pipeline.py explains why that order survives a kill at any point.
 """
 
 from __future__ import annotations

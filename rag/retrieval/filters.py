@@ -57,7 +57,7 @@ class ChunkFilter:
 
 
 # What a caller may pass as a filter: a ChunkFilter, or its dict form (JSON from a request).
-FilterLike = ChunkFilter | Mapping[str, Any] | None
+FilterLike = ChunkFilter | Mapping[str, object] | None
 
 
 def parse_filter(value: FilterLike) -> ChunkFilter | None:
@@ -71,14 +71,15 @@ def parse_filter(value: FilterLike) -> ChunkFilter | None:
         return None if value is None or value.is_empty else value
     if not isinstance(value, Mapping):
         raise InputError(f"filter must be a ChunkFilter or a dict; got {type(value).__name__}")
+    raw: Mapping[str, Any] = value  # each value is checked by ChunkFilter
     allowed = {"source", "pages", "page_min", "page_max", "section"}
-    unknown = sorted(set(value) - allowed)
+    unknown = sorted(set(raw) - allowed)
     if unknown:
         raise InputError(f"unknown filter key(s) {', '.join(unknown)}; expected {', '.join(sorted(allowed))}")
-    page_min, page_max = value.get("page_min"), value.get("page_max")
-    if value.get("pages") is not None:
-        page_min, page_max = parse_pages(value["pages"])
-    built = ChunkFilter(value.get("source"), page_min, page_max, value.get("section"))
+    page_min, page_max = raw.get("page_min"), raw.get("page_max")
+    if raw.get("pages") is not None:
+        page_min, page_max = parse_pages(raw["pages"])
+    built = ChunkFilter(raw.get("source"), page_min, page_max, raw.get("section"))
     return None if built.is_empty else built
 
 

@@ -23,12 +23,11 @@ import threading
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import anyio
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from pydantic import BaseModel, Field
 
 from rag.errors import RagError
 from rag.serve.chains import Chains
@@ -38,33 +37,22 @@ from rag.serve.jobs import interrupted
 from rag.serve.limits import ServeLimits
 from rag.serve.openai_api import ChatRequest, chat_chunk, chat_response, question_of
 from rag.serve.reports import ReportFolders
+from rag.serve.requests import AskRequest, IngestRequest
 from rag.serve.roots import IngestRoots
 from rag.serve.trust import HostPolicy, TrustBoundary
 from rag.serve.web import add_web_routes
+from rag.types import Answer
+
+if TYPE_CHECKING:
+    from rag.chain import AnswerStream, RagChain
+    from rag.pipeline import Pipeline
 
 
-class AskRequest(BaseModel):
-    question: str
-    k: int | None = Field(default=None, ge=1, le=100)
-    filter: dict[str, Any] | None = None
-    retrieval: Literal["dense", "lexical", "hybrid"] | None = None  # None: the configured mode
-    engine: Literal["reader", "generator"] | None = None  # None: the configured engine
-    adapter: bool | None = None  # False: the base model without its LoRA adapter
-    passages: bool = False  # add each source's whole text and the stretch to highlight
-
-
-class IngestRequest(BaseModel):
-    folder: str
-    replace: bool = False  # make the folder the index's only root
-    label: str | None = None  # the root's label (default: the folder's own, else its name)
-
-
-def create_app(pipeline: Any, *, api_key: str | None = None, queue_timeout: float = 120.0,
+def create_app(pipeline: Pipeline, *, api_key: str | None = None, queue_timeout: float = 120.0,
                reports: str | Path | None = None, preload: bool = False, bind: str = "127.0.0.1",
                allowed_hosts: Iterable[str] = (), ingest_roots: Iterable[str | Path] = (),
-               limits: ServeLimits | None = None, docs: bool = False) -> Any:
-    """The app over `pipeline` (a rag.Pipeline, or anything with chain() and info()), behind
-    its trust boundary.
+               limits: ServeLimits | None = None, docs: bool = False) -> TrustBoundary:
+    """The app over `pipeline`, behind its trust boundary (an ASGI app: the boundary wraps FastAPI).
 
     Args:
         api_key: when set, every route but /health, the page and its static files needs
@@ -98,17 +86,17 @@ def create_app(pipeline: Any, *, api_key: str | None = None, queue_timeout: floa
     gate = ModelGate(queue_timeout, chains.lanes, limits.max_waiting)
     expected = f"Bearer {api_key}".encode() if api_key else None
 
-    def chain(body: AskRequest | None = None) -> Any:
+    def chain(body: AskRequest | None = None) -> RagChain:
         return chains.get(body.retrieval, body.adapter, body.engine) if body is not None else chains.get()
 
-    async def built(body: AskRequest | None = None) -> Any:
+    async def built(body: AskRequest | None = None) -> RagChain:
         """The chain for `body`'s settings, built through the gate when new (it may load a model)."""
         settings = (body.retrieval, body.adapter, body.engine) if body is not None else (None, None, None)
         if not chains.has(*settings):
             await gate.run(lambda: chain(body))
         return await anyio.to_thread.run_sync(lambda: chain(body))
 
-    def answered(answer: Any, body: AskRequest) -> dict[str, Any]:
+    def answered(answer: Answer, body: AskRequest) -> dict[str, Any]:
         out = dict(answer.to_dict())
         if body.passages:
             out["passages"] = [p.to_dict() for p in pipeline.passages(answer)]
@@ -142,8 +130,7 @@ def create_app(pipeline: Any, *, api_key: str | None = None, queue_timeout: floa
     @app.get("/info", dependencies=guard)
     async def info() -> dict[str, Any]:
         found = dict(await gate.run(pipeline.info))
-        if hasattr(pipeline, "ask_options"):
-            found["ask"] = pipeline.ask_options()
+        found["ask"] = pipeline.ask_options()
         found["ingest"] = {**roots.to_dict(), "jobs_survive_restart": False}
         found["interrupted"] = interrupted(found)
         found["model_error"] = chains.error or None
@@ -157,7 +144,7 @@ def create_app(pipeline: Any, *, api_key: str | None = None, queue_timeout: floa
                                                         label=body.label))
         return dict(report.to_dict())  # the lexical index follows on the next search by itself
 
-    async def prepared(body: AskRequest) -> Any:
+    async def prepared(body: AskRequest) -> AnswerStream:
         """The chain's stream, its input checked now: bad input is a 400 before any model work."""
         limits.check_question(body.question)
         ready = await built(body)
@@ -194,7 +181,7 @@ def create_app(pipeline: Any, *, api_key: str | None = None, queue_timeout: floa
         question = question_of(body)
         limits.check_question(question)
         ready = await built()
-        limits.check_max_tokens(body.max_tokens, ready.settings.max_new_tokens)
+        limits.check_max_tokens(body.max_tokens, ready.max_new_tokens)
         return await anyio.to_thread.run_sync(lambda: ready.capped(body.max_tokens).stream(question))
 
     @app.post("/v1/chat/completions", dependencies=guard)
@@ -218,7 +205,7 @@ def create_app(pipeline: Any, *, api_key: str | None = None, queue_timeout: floa
 
         return StreamingResponse(events(), media_type="text/event-stream")
 
-    def _pieces(answer_stream: Any, request: Request) -> AsyncIterator[tuple[str, Any]]:
+    def _pieces(answer_stream: AnswerStream, request: Request) -> AsyncIterator[tuple[str, Any]]:
         """The answer's pieces from the gate, queued now (a full queue is a 503 before any
         response starts); generation stops when the client goes away."""
         cancelled = threading.Event()
@@ -235,7 +222,7 @@ def create_app(pipeline: Any, *, api_key: str | None = None, queue_timeout: floa
 
         return relayed()
 
-    async def _until_answer(answer_stream: Any, request: Request) -> Any:
+    async def _until_answer(answer_stream: AnswerStream, request: Request) -> Answer | None:
         """The whole Answer, or None when the client went away first (generation stopped)."""
         async for kind, value in _pieces(answer_stream, request):
             if kind == "done":

@@ -5,7 +5,14 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any
+from typing import TYPE_CHECKING
+
+from rag.answer.generative import GenerativeAnswerer
+from rag.generator.base import Laned
+
+if TYPE_CHECKING:
+    from rag.chain import RagChain
+    from rag.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
 DEFAULT: tuple[str | None, bool, str | None] = (None, True, None)  # the configured settings
@@ -15,12 +22,12 @@ class Chains:
     """Builds, caches and preloads the pipeline's chains.
 
     Args:
-        pipeline: a rag.Pipeline (or anything with chain(); `variant` for per-question settings).
+        pipeline: the server's Pipeline (its `variant`s give the per-question settings).
     """
 
-    def __init__(self, pipeline: Any) -> None:
+    def __init__(self, pipeline: Pipeline) -> None:
         self.pipeline = pipeline
-        self._chains: dict[tuple[str | None, bool, str | None], Any] = {}
+        self._chains: dict[tuple[str | None, bool, str | None], RagChain] = {}
         self._lock = threading.Lock()  # two first requests must not load the models twice
         self.state = "idle"  # -> "loading" -> "ready" or "failed" (preload)
         self.error = ""
@@ -28,17 +35,15 @@ class Chains:
     def _key(self, retrieval: str | None, adapter: bool | None,
              engine: str | None = None) -> tuple[str | None, bool, str | None]:
         """Settings equal to the configured ones count as the default (one chain, not two)."""
-        config = getattr(self.pipeline, "config", None)
-        mode = config.retrieval.mode if config is not None else None
-        configured = config.answer.engine if config is not None else None
-        return (None if retrieval == mode else retrieval, adapter is not False,
-                None if engine == configured else engine)
+        config = self.pipeline.config
+        return (None if retrieval == config.retrieval.mode else retrieval, adapter is not False,
+                None if engine == config.answer.engine else engine)
 
     def has(self, retrieval: str | None = None, adapter: bool | None = None, engine: str | None = None) -> bool:
         """Whether the chain for these settings is built already."""
         return self._key(retrieval, adapter, engine) in self._chains
 
-    def get(self, retrieval: str | None = None, adapter: bool | None = None, engine: str | None = None) -> Any:
+    def get(self, retrieval: str | None = None, adapter: bool | None = None, engine: str | None = None) -> RagChain:
         """The chain for these settings (None = the configured default).
 
         Raises:
@@ -58,7 +63,7 @@ class Chains:
         chain = self._chains.get(DEFAULT)
         if chain is None or not chain.loaded:
             return 1
-        return int(chain.answerer.lanes())
+        return chain.answerer.lanes()
 
     @property
     def loaded(self) -> bool:
@@ -73,9 +78,8 @@ class Chains:
         try:
             answerer = self.get().answerer
             answerer.load()
-            generator = getattr(answerer, "generator", None) if answerer.engine == "generator" else None
-            if generator is not None and hasattr(generator, "open_lanes"):
-                generator.open_lanes()  # so the first answers at once do not wait for it
+            if isinstance(answerer, GenerativeAnswerer) and isinstance(answerer.generator, Laned):
+                answerer.generator.open_lanes()  # so the first answers at once do not wait for it
             self.state = "ready"
         except Exception as exc:  # noqa: BLE001 - reported by /health; the first question retries
             log.exception("preloading the model failed")

@@ -5,7 +5,7 @@ runs through the model gate like every write: this process stays the index's sin
 Jobs live in this process's memory: a restart forgets them (the page says so). What a killed
 job leaves in the index does not depend on it: its files stay "pending" in the manifest, and
 `interrupted()` tells the server at start and /info what to re-run; the next ingest of the
-folder finishes or removes them (ingest/pipeline.py)."""
+folder finishes or removes them (rag/ingest/pipeline.py)."""
 
 from __future__ import annotations
 

@@ -97,7 +97,7 @@ class ChromaStore:
 
     def relabel(self, chunks: Sequence[Chunk]) -> None:
         """Rewrite the metadata (source, page, section...) of stored chunks; their texts and
-        vectors stay as they are (ingest/migrate.py)."""
+        vectors stay as they are (rag/ingest/migrate.py)."""
         self._still_leased()
         for start in range(0, len(chunks), self._batch):
             part = chunks[start:start + self._batch]

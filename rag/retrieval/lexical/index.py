@@ -1,15 +1,11 @@
 """The lexical (BM25) index kept beside the vector store, in one SQLite file (Python's sqlite3).
 
-Why SQLite (see the README, Retrieval): Chroma 1.5's local and single-node modes have no sparse
-search; SQLite is transactional and incremental by id (ingest adds, replaces and deletes the same
-chunk ids as in Chroma, in the same group writes) and needs no extra package. Chunk texts sit in
-an FTS5 table, whose tokenizer (Porter stemming, diacritics folded) also defines the terms; the
-postings BM25 is scored from are kept beside it (rag/lexical/postings.py) and scored in NumPy
-(rag/lexical/bm25.py), with FTS5's formula, because FTS5's own `bm25()` ranking is too slow
-past 100k chunks.
-
-It implements `LexicalIndex` (rag/lexical/base.py), the interface a retriever sees, so a native
-sparse index (distributed Chroma) can be another implementation.
+Why SQLite (README, Retrieval): Chroma 1.5's local and single-node modes have no sparse search;
+SQLite is transactional and incremental by id (ingest writes the same chunk ids as in Chroma, in
+the same group writes) and needs no extra package. Texts sit in an FTS5 table, whose tokenizer
+(Porter stemming, diacritics folded) defines the terms; BM25 is scored in NumPy (bm25.py) from
+postings kept beside it (postings.py), with FTS5's formula: FTS5's own `bm25()` is too slow past
+100k chunks. It implements `LexicalIndex` (base.py), so a native sparse index can be another.
 """
 
 from __future__ import annotations
@@ -25,6 +21,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from rag.errors import InputError
 from rag.retrieval.lexical import postings
 from rag.retrieval.lexical.base import query_words
 from rag.retrieval.lexical.bm25 import DocStats, top_rows
@@ -188,7 +185,7 @@ class SqliteLexicalIndex:
     def distinct(self, field: str) -> list[str]:
         """The distinct values of `source` or `section` (what filters are resolved against)."""
         if field not in ("source", "section"):
-            raise ValueError(f"field must be 'source' or 'section'; got {field!r}")
+            raise InputError(f"field must be 'source' or 'section'; got {field!r}")
         with self._lock:
             return [row[0] for row in self._db.execute(f"SELECT DISTINCT {field} FROM chunks") if row[0] is not None]
 
@@ -237,10 +234,9 @@ class SqliteLexicalIndex:
         if not best:
             return []
         with self._lock:
-            rows = self._db.execute(
-                "SELECT c.rid, c.id, fts.text, c.source, c.page, c.position, c.content_hash, c.section "
-                "FROM chunks c JOIN fts ON fts.rowid = c.rid WHERE c.rid IN (SELECT value FROM json_each(?))",
-                (json.dumps([rid for rid, _ in best]),)).fetchall()
+            rows = self._db.execute("SELECT c.rid, c.id, fts.text, c.source, c.page, c.position, c.content_hash, "
+                                    "c.section FROM chunks c JOIN fts ON fts.rowid = c.rid WHERE c.rid IN "
+                                    "(SELECT value FROM json_each(?))", (json.dumps([rid for rid, _ in best]),)).fetchall()
         chunks = {r[0]: Chunk(r[1], r[2], r[3], r[4], r[5], r[6], r[7] or "") for r in rows}
         return [Hit(chunks[rid], score) for rid, score in best if rid in chunks]
 

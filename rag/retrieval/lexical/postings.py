@@ -1,4 +1,4 @@
-"""Term postings beside the FTS5 table, so that BM25 is scored in NumPy (rag/lexical/bm25.py)
+"""Term postings beside the FTS5 table, so that BM25 is scored in NumPy (rag/retrieval/lexical/bm25.py)
 rather than by FTS5's `bm25()`, which calls back into SQLite for every chunk holding any query
 word (about a quarter of a second at 1M chunks in bench/retrieval.py).
 
