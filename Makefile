@@ -49,7 +49,7 @@ serve: setup
 	$(BIN)/rag serve --index $(DEMO_INDEX) --port $(PORT) $(if $(wildcard $(REPORTS)),--reports $(REPORTS))
 
 lint: setup
-	$(BIN)/ruff check rag ingest eval tests bench
+	$(BIN)/ruff check rag tests bench corpora
 	$(BIN)/mypy
 
 bench: setup
