@@ -24,7 +24,10 @@ def _register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--max-refusal", type=float, default=0.30, help="the threshold may refuse at most this "
                    "share of answerable calibration questions (default %(default)s; 1 = maximise SQuAD 2.0 F1 alone)")
     p.add_argument("--exclude-articles", default="", help="articles left out of everything")
-    p.add_argument("--limit", type=int, default=1000, help="training examples (default %(default)s)")
+    p.add_argument("--limit", default="1000", help="training examples, a sampled mix (default %(default)s); "
+                   "'all': every pool (each SQuAD question, the unanswerables twice, swaps, retrieval)")
+    p.add_argument("--swaps", type=int, default=15000, help="swapped unanswerables in an --limit all run "
+                   "(default %(default)s; 0 = none; needs localrag[train])")
     p.add_argument("--retrieval-articles", type=int, default=40, help="training articles indexed for "
                    "retrieved examples (default %(default)s; 0 = none)")
     p.add_argument("--epochs", type=float, default=1.0)
@@ -32,13 +35,23 @@ def _register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--lr", type=float, default=1e-4, help="peak learning rate (default %(default)s)")
     p.add_argument("--batch-size", type=int, default=16, help="windows per forward pass (default %(default)s)")
     p.add_argument("--grad-accum", type=int, default=2, help="forward passes per step (default %(default)s)")
-    p.add_argument("--max-length", type=int, default=256, help="tokens per window (default %(default)s)")
-    p.add_argument("--stride", type=int, default=96, help="tokens shared by two windows (default %(default)s)")
-    p.add_argument("--save-every", type=int, default=50, help="steps between checkpoints (default %(default)s)")
+    p.add_argument("--max-length", type=int, default=192, help="tokens per window (default %(default)s)")
+    p.add_argument("--stride", type=int, default=64, help="tokens shared by two windows (default %(default)s)")
+    p.add_argument("--checkpoint-minutes", type=float, default=10.0,
+                   help="training minutes between checkpoints (default %(default)s)")
+    p.add_argument("--save-every", type=int, help="also checkpoint every this many steps")
+    p.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto", help="bf16 autocast or "
+                   "fp32 (default auto: bf16 where the CPU reports avx512_bf16/amx_bf16 or CUDA runs it)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="default: CUDA when present")
+    p.add_argument("--freeze-layers", type=int, default=0, help="keep the lowest N encoder layers as pretrained")
+    p.add_argument("--curve-questions", type=int, default=300, help="held-back questions read at each "
+                   "checkpoint for the learning curve (default %(default)s; 0 = none)")
+    p.add_argument("--work", metavar="DIR", help="checkpoints and examples "
+                   "(default ~/.cache/localrag/train/<READER_DIR's name>)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--encoder", metavar="DIR", help="encoder folder (default: the packaged all-MiniLM-L6-v2)")
     p.add_argument("--config", metavar="FILE", help="TOML configuration (retrieval k, chunking)")
-    p.add_argument("--resume", action="store_true", help="continue from the checkpoint in READER_DIR/.work")
+    p.add_argument("--resume", action="store_true", help="continue from the checkpoint in the work folder")
     p.add_argument("--json", action="store_true", help="print the card as JSON")
 
 
@@ -51,8 +64,9 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
     from rag.train_reader.card import describe
 
     split = lambda text: tuple(t.strip() for t in text.split(",") if t.strip())  # noqa: E731
-    if args.limit < 1:
-        raise InputError(f"--limit must be >= 1; got {args.limit}")
+    limit = None if args.limit == "all" else int(args.limit) if args.limit.isdigit() else 0
+    if limit is not None and limit < 1:
+        raise InputError(f"--limit must be an integer >= 1 or 'all'; got {args.limit!r}")
     check_window(args.max_length, args.stride)
     if not 0.0 <= args.max_refusal <= 1.0:
         raise InputError(f"--max-refusal must be between 0 and 1; got {args.max_refusal}")
@@ -60,11 +74,14 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
         settings = ReaderTrainSettings(lr=args.lr, epochs=args.epochs, max_steps=args.max_steps,
                                        batch_size=args.batch_size, grad_accum=args.grad_accum,
                                        max_length=args.max_length, stride=args.stride, seed=args.seed,
-                                       save_every=args.save_every)
+                                       save_every=args.save_every, checkpoint_minutes=args.checkpoint_minutes,
+                                       precision=args.precision, device=args.device,
+                                       freeze_layers=args.freeze_layers)
     except ValueError as exc:
         raise InputError(str(exc)) from None
     run = ReaderRun(data=tuple(args.data), out=args.out, calibration_articles=split(args.calibration_articles),
-                    exclude_articles=split(args.exclude_articles), limit=args.limit,
+                    exclude_articles=split(args.exclude_articles), limit=limit, swaps=args.swaps,
+                    curve_questions=args.curve_questions, work=args.work,
                     retrieval_articles=args.retrieval_articles, calibration_questions=args.calibration_questions,
                     max_refusal=args.max_refusal,
                     settings=settings, config=load_config(args.config), encoder=args.encoder,

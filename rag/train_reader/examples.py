@@ -5,6 +5,8 @@ Kinds, and why each is in the mix:
 - `paragraph`: a SQuAD question read against its own paragraph (answerable): learning to read.
 - `unanswerable`: SQuAD 2.0's adversarial questions against their own paragraph: the null on
   passages that look as if they answered (only train10 and dev19 hold them; scarce, repeated).
+- `swap`: an answerable question with one entity, year, number or word swapped so its own
+  paragraph no longer answers it (rag.train_reader.swaps): refusal where human negatives are scarce.
 - `retrieved`: the pipeline's own retrieval (hybrid, k chunks, the real chunker) over articles of
   the training pool: a retrieved chunk holding the gold answer is a span example, one lacking it
   teaches the null on exactly the distractors the reader meets in `ask`.
@@ -23,7 +25,8 @@ from rag.datasets import load_squad_json
 from rag.errors import InputError
 
 PARAGRAPH, UNANSWERABLE, RETRIEVED_SPAN, RETRIEVED_NULL = "paragraph", "unanswerable", "retrieved_span", "retrieved_null"
-KINDS = (PARAGRAPH, UNANSWERABLE, RETRIEVED_SPAN, RETRIEVED_NULL)
+SWAP = "swap"
+KINDS = (PARAGRAPH, UNANSWERABLE, SWAP, RETRIEVED_SPAN, RETRIEVED_NULL)
 
 
 @dataclass(frozen=True)
