@@ -16,12 +16,14 @@ class Page:
         page: 1-based page number for paginated formats (PDF), None otherwise.
         text: extracted text.
         kind: the loader that produced it ("txt", "md", "pdf", "html").
+        title: the document's title where its loader finds one (a PDF's running header), else "".
     """
 
     source: str
     page: int | None
     text: str
     kind: str = "txt"
+    title: str = ""
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,7 @@ class Chunk:
         position: index of the chunk within its page.
         content_hash: sha256 prefix of the text.
         section: Markdown heading path ("Title > Part"), or "" when none.
+        title: the document's title (a PDF's running header), or "" when none.
     """
 
     id: str
@@ -45,6 +48,7 @@ class Chunk:
     position: int
     content_hash: str
     section: str = ""
+    title: str = ""
 
 
 @dataclass(frozen=True)
@@ -181,6 +185,8 @@ class ManifestEntry:
 
     `status` is "pending" while its chunks are being written (an intent record, so a run
     killed half-way is repaired by the next one) and "complete" once the store write succeeded.
+    `extractor` is how a PDF's text was read (rag.ingest.pdf.extractor_signature; "" for other
+    documents and for PDFs of an index from before it was recorded): another one re-reads it.
     """
 
     source: str
@@ -189,6 +195,7 @@ class ManifestEntry:
     chunker: str
     ingested_at: str
     status: str = "complete"
+    extractor: str = ""
 
 
 @dataclass(frozen=True)

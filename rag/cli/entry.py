@@ -67,6 +67,9 @@ def cmd_info(args: argparse.Namespace) -> int:
     for r in info["roots"]:
         flag = "  [interrupted: ingest it again]" if r.get("interrupted") else ""
         print(f"  root {r['label']}: {r['documents']} documents, {r['chunks']} chunks, {r['path'] or '?'}{flag}")
+        if r["pdf_extractors"]:
+            read = ", ".join(e or "an earlier version (re-read on the next ingest)" for e in r["pdf_extractors"])
+            print(f"    PDFs read by {read}")
     if info.get("layout") == 1:
         print("  (an index from before roots: the next `rag ingest` or `rag forget` migrates it, re-embedding nothing)")
     for f in info["sources"]:

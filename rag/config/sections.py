@@ -186,6 +186,21 @@ class AnswerConfig:
 
 
 @dataclass(frozen=True)
+class PdfConfig:
+    """How PDF text is read: `extractor` "pdfium" (PDFium: words keep their spaces; the
+    default) or "pypdf" (the text of earlier versions). Changing it re-reads every PDF on the
+    next ingest."""
+
+    extractor: str = "pdfium"
+
+    def __post_init__(self) -> None:
+        from rag.ingest.pdf.extractors import EXTRACTORS
+
+        if self.extractor not in EXTRACTORS:
+            raise invalid_setting("pdf.extractor", self.extractor, " or ".join(map(repr, EXTRACTORS)))
+
+
+@dataclass(frozen=True)
 class RagConfig:
     """The whole configuration tree."""
 
@@ -196,3 +211,4 @@ class RagConfig:
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     prompt: PromptConfig = field(default_factory=PromptConfig)
     answer: AnswerConfig = field(default_factory=AnswerConfig)
+    pdf: PdfConfig = field(default_factory=PdfConfig)

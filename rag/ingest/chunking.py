@@ -148,7 +148,7 @@ class Chunker:
                 position = len(chunks)
                 chunks.append(Chunk(id=chunk_id(page.source, page.page, position), text=piece,
                                     source=page.source, page=page.page, position=position,
-                                    content_hash=content_hash(piece), section=section))
+                                    content_hash=content_hash(piece), section=section, title=page.title))
         return chunks
 
     def split_pages(self, pages: list[Page]) -> list[Chunk]:

@@ -1,6 +1,6 @@
 """Find documents in a folder and load each into pages of text.
 
-Supported: .txt, .md/.markdown, .pdf (one page record per PDF page, 1-based), .html/.htm
+Supported: .txt, .md/.markdown, .pdf (one page record per PDF page, 1-based; rag.ingest.pdf), .html/.htm
 (visible text; headings become Markdown headings so sections survive). Every failure of a
 single file is a LoadError carrying the reason; the pipeline records it and moves on.
 """
@@ -160,31 +160,6 @@ def html_to_text(markup: str) -> str:
     return text
 
 
-def _load_pdf(data: bytes, source: str) -> list[Page]:
-    import io
-
-    from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
-
-    try:
-        reader = PdfReader(io.BytesIO(data), strict=False)
-        if reader.is_encrypted and not reader.decrypt(""):
-            raise LoadError("encrypted PDF (a password is needed)")
-        texts = [(number, page.extract_text() or "") for number, page in enumerate(reader.pages, 1)]
-    except LoadError:
-        raise
-    except (PdfReadError, ValueError, KeyError, TypeError, OSError, AttributeError) as exc:
-        raise LoadError(f"corrupt or unreadable PDF: {exc}") from exc
-    except Exception as exc:  # noqa: BLE001 - pypdf raises many kinds on broken files
-        if "crypt" in str(exc).lower() or "decrypt" in str(exc).lower():
-            raise LoadError(f"encrypted PDF: {exc}") from exc
-        raise LoadError(f"corrupt or unreadable PDF: {type(exc).__name__}: {exc}") from exc
-    pages = [Page(source, number, text.strip(), "pdf") for number, text in texts if text.strip()]
-    if not pages:
-        raise LoadError(f"no extractable text in {len(texts)} page(s) (scanned images?)")
-    return pages
-
-
 def read_bytes(path: str | Path) -> bytes:
     """Read a file's bytes, turning OS errors into LoadError with the reason."""
     try:
@@ -195,8 +170,9 @@ def read_bytes(path: str | Path) -> bytes:
         raise LoadError(f"cannot read file: {exc.strerror or exc}") from exc
 
 
-def load_bytes(data: bytes, source: str) -> list[Page]:
-    """Turn a file's bytes into pages; the extension of `source` picks the loader.
+def load_bytes(data: bytes, source: str, pdf_extractor: str = "pdfium") -> list[Page]:
+    """Turn a file's bytes into pages; the extension of `source` picks the loader, and
+    `pdf_extractor` the PDF engine (rag.ingest.pdf).
 
     Raises:
         LoadError: unsupported extension, binary or empty content, or a broken PDF.
@@ -207,7 +183,9 @@ def load_bytes(data: bytes, source: str) -> list[Page]:
     if not data.strip():
         raise LoadError("empty file")
     if kind == "pdf":
-        return _load_pdf(data, source)
+        from rag.ingest.pdf import load_pdf
+
+        return load_pdf(data, source, pdf_extractor)
     text = decode_text(data)
     if kind == "html":
         text = html_to_text(text)
@@ -217,10 +195,10 @@ def load_bytes(data: bytes, source: str) -> list[Page]:
     return [Page(source, None, text, kind)]
 
 
-def load_file(path: str | Path, source: str | None = None) -> list[Page]:
+def load_file(path: str | Path, source: str | None = None, pdf_extractor: str = "pdfium") -> list[Page]:
     """Load one file into pages (`source` defaults to the file name).
 
     Raises:
         LoadError: the file cannot be read or holds nothing usable.
     """
-    return load_bytes(read_bytes(path), source or Path(path).name)
+    return load_bytes(read_bytes(path), source or Path(path).name, pdf_extractor)

@@ -42,6 +42,7 @@ from rag.errors import LoadError, NothingToIngestError
 from rag.ingest.chunking import Chunker
 from rag.ingest.loaders import discover, load_bytes, read_bytes
 from rag.ingest.migrate import migrate, needs_migration
+from rag.ingest.pdf import extractor_signature
 from rag.ingest.report import IngestReport
 from rag.ingest.writes import Work, mark_written, remove_sources, write_group
 from rag.retrieval.lexical import LexicalIndex, sync_with_store
@@ -74,9 +75,10 @@ def plan_removals(manifest: dict[str, ManifestEntry], label: str, present: set[s
 
 
 def _plan(root: Path, label: str, store: Store, chunker: Chunker, report: IngestReport,
-          confine: bool, replace: bool) -> tuple[list[Work], list[str]]:
-    """Read every file of the root, keep the new or changed ones chunked; list the documents
-    this run removes (plan_removals)."""
+          confine: bool, replace: bool, pdf_extractor: str) -> tuple[list[Work], list[str]]:
+    """Read every file of the root, keep the new or changed ones chunked (a PDF read by
+    another extractor counts as changed); list the documents this run removes (plan_removals)."""
+    signature = extractor_signature(pdf_extractor)
     files, report.files_ignored = discover(root, confine)
     report.files_seen = len(files)
     manifest = store.manifest()
@@ -96,18 +98,19 @@ def _plan(root: Path, label: str, store: Store, chunker: Chunker, report: Ingest
             data = read_bytes(found.path)
             file_hash = hashlib.sha256(data).hexdigest()
             old = manifest.get(source)
+            extractor = signature if found.source.lower().endswith(".pdf") else ""
             if old and old.status == "complete" and old.file_hash == file_hash \
-                    and old.chunker == chunker.signature:
+                    and old.chunker == chunker.signature and old.extractor == extractor:
                 report.files_unchanged += 1
                 continue
-            chunks = chunker.split_pages(load_bytes(data, source))
+            chunks = chunker.split_pages(load_bytes(data, source, pdf_extractor))
         except LoadError as exc:
             # A previously good file that now fails keeps its old chunks: nothing stored is lost.
             report.files_failed.append({"path": source, "error": str(exc)})
             log.warning("skipped %s: %s", source, exc)
             continue
         is_new = old is None or (old.status == "pending" and not old.file_hash)
-        work.append(Work(source, file_hash, chunks, old.chunk_ids if old else (), is_new))
+        work.append(Work(source, file_hash, chunks, old.chunk_ids if old else (), is_new, extractor))
     if not work and report.files_unchanged == 0:
         raise NothingToIngestError(f"nothing ingestible under {str(root)!r}: all "
                                    f"{len(report.files_failed)} file(s) failed: " + "; ".join(
@@ -119,7 +122,7 @@ def _plan(root: Path, label: str, store: Store, chunker: Chunker, report: Ingest
 def ingest_folder(root: str | Path, *, embedder: Embedder, store: Store, chunker: Chunker,
                   lexical: LexicalIndex | None = None, progress: bool = True,
                   on_progress: Callable[[int, int], None] | None = None, confine: bool = False,
-                  replace: bool = False, label: str | None = None) -> IngestReport:
+                  replace: bool = False, label: str | None = None, pdf_extractor: str = "pdfium") -> IngestReport:
     """Bring the index's root `root` in step with the folder (or document) `root`.
 
     Args:
@@ -135,6 +138,7 @@ def ingest_folder(root: str | Path, *, embedder: Embedder, store: Store, chunker
         replace: make `root` the index's only root, removing every other root's documents.
         label: the root's label (default: the one recorded for this path, else a new one
             from the folder's name); a recorded label with another path moves that root.
+        pdf_extractor: the PDF engine (rag.ingest.pdf.EXTRACTORS).
 
     Returns:
         An IngestReport.
@@ -159,7 +163,7 @@ def ingest_folder(root: str | Path, *, embedder: Embedder, store: Store, chunker
             metadata = store.metadata()
         report.root, report.new_root, roots, ingesting = resolve_root(metadata, root, label, replace)
         # 2. Read and chunk what changed; find what disappeared.
-        work, removed = _plan(root, report.root, store, chunker, report, confine, replace)
+        work, removed = _plan(root, report.root, store, chunker, report, confine, replace, pdf_extractor)
         ingesting[report.root] = str(root.resolve())
         store.set_metadata({"embedding_model": embedder.name,
                             "embedding_dimension": embedder.dimension,

@@ -31,6 +31,7 @@ class Work:
     chunks: list[Chunk]
     old_ids: tuple[str, ...]
     is_new: bool
+    extractor: str = ""  # how a PDF's text was read (ManifestEntry.extractor)
 
 
 def _now() -> str:
@@ -65,7 +66,7 @@ def write_group(group: list[Work], embedder: Embedder, store: Store, chunker: Ch
     """Intent records, vectors, upsert, stale deletion, then the complete manifest entries."""
     store.put_manifest([ManifestEntry(w.source, "" if w.is_new else "changed",
                                       tuple(dict.fromkeys([*w.old_ids, *(c.id for c in w.chunks)])),
-                                      chunker.signature, _now(), "pending") for w in group])
+                                      chunker.signature, _now(), "pending", w.extractor) for w in group])
     vectors = _vectors(group, embedder, store, advance, report, known)
     chunks = [c for w in group for c in w.chunks]
     store.upsert(chunks, vectors)
@@ -80,7 +81,7 @@ def write_group(group: list[Work], embedder: Embedder, store: Store, chunker: Ch
             lexical.delete(stale)
         report.chunks_deleted += len(stale)
     store.put_manifest([ManifestEntry(w.source, w.file_hash, tuple(c.id for c in w.chunks),
-                                      chunker.signature, _now()) for w in group])
+                                      chunker.signature, _now(), extractor=w.extractor) for w in group])
     mark_written(store)
     report.files_added += sum(w.is_new for w in group)
     report.files_updated += sum(not w.is_new for w in group)

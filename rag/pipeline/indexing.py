@@ -45,7 +45,11 @@ class Indexing(Components):
 
         shortcut = None
         if not self.config.index.chroma_url:
-            settings = {name: asdict(getattr(self.config, name)) for name in ("index", "chunking", "embedding")}
+            from rag.ingest.pdf import extractor_signature
+
+            settings: dict[str, object] = {name: asdict(getattr(self.config, name))
+                                           for name in ("index", "chunking", "embedding")}
+            settings["pdf"] = extractor_signature(self.config.pdf.extractor)  # an upgrade re-reads PDFs
             shortcut = Shortcut(Path(self.config.index.path), Path(folder), settings, [Path(self.lexical_path())])
             unchanged = shortcut.check(self._embedder_name(), confine, replace, label)
             if unchanged is not None:
@@ -81,7 +85,7 @@ class Indexing(Components):
                           chunking.chunk_size_tokens, chunking.chunk_overlap_tokens)
         return ingest_folder(folder, embedder=embedder, store=store, chunker=chunker,
                              lexical=self.lexical_index(), progress=progress, on_progress=on_progress,
-                             confine=confine, replace=replace, label=label)
+                             confine=confine, replace=replace, label=label, pdf_extractor=self.config.pdf.extractor)
 
     def plan_ingest(self, folder: str | Path, replace: bool = False, confine: bool = False,
                     label: str | None = None) -> IngestPlan:

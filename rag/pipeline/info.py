@@ -15,6 +15,7 @@ class RootInfo(TypedDict):
     documents: int
     chunks: int
     interrupted: bool  # its ingest did not finish
+    pdf_extractors: list[str]  # how its PDFs were read ("" for those of an index from before)
 
 
 class DocumentInfo(TypedDict):
@@ -23,6 +24,7 @@ class DocumentInfo(TypedDict):
     chunks: int
     ingested_at: str
     status: str  # "complete", or "pending" while (or since an interrupted run) written
+    extractor: str  # how a PDF's text was read; "" for other documents
 
 
 class IndexInfo(TypedDict):
@@ -54,12 +56,13 @@ def index_info(store: Store, where: str, collection: str) -> IndexInfo:
     # Not migrated yet: every document is the one folder's, under the label it will get.
     old = legacy_root(meta, manifest)[0] if meta.get(LAYOUT_KEY) is None else None
     files = [DocumentInfo(source=e.source, root=old or root_label(e.source), chunks=len(e.chunk_ids),
-                          ingested_at=e.ingested_at, status=e.status)
+                          ingested_at=e.ingested_at, status=e.status, extractor=e.extractor)
              for e in sorted(manifest.values(), key=lambda e: e.source)]
     roots: dict[str, RootInfo] = {}
 
     def row(label: str, path: str | None) -> RootInfo:
-        return roots.setdefault(label, RootInfo(label=label, path=path, documents=0, chunks=0, interrupted=False))
+        return roots.setdefault(label, RootInfo(label=label, path=path, documents=0, chunks=0, interrupted=False,
+                                                pdf_extractors=[]))
 
     for label, path in roots_of(meta, manifest).items():
         row(label, path)
@@ -69,6 +72,8 @@ def index_info(store: Store, where: str, collection: str) -> IndexInfo:
         counted = row(f["root"], None)
         counted["documents"] += 1
         counted["chunks"] += f["chunks"]
+        if f["source"].lower().endswith(".pdf") and f["extractor"] not in counted["pdf_extractors"]:
+            counted["pdf_extractors"] = sorted([*counted["pdf_extractors"], f["extractor"]])
     return IndexInfo(index=where, collection=collection, embedding_model=meta.get("embedding_model"),
                      embedding_dimension=meta.get("embedding_dimension"), chunker=meta.get("chunker"),
                      layout=meta.get(LAYOUT_KEY) or 1, roots=[roots[k] for k in sorted(roots)],

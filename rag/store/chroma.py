@@ -189,7 +189,8 @@ class ChromaStore:
             entries[source] = ManifestEntry(
                 source=source, file_hash=str(meta.get("file_hash", "")),
                 chunk_ids=tuple(json.loads(doc or "[]")), chunker=str(meta.get("chunker", "")),
-                ingested_at=str(meta.get("ingested_at", "")), status=str(meta.get("status", "")))
+                ingested_at=str(meta.get("ingested_at", "")), status=str(meta.get("status", "")),
+                extractor=str(meta.get("extractor", "")))
         return entries
 
     def put_manifest(self, entries: Sequence[ManifestEntry]) -> None:
@@ -201,7 +202,7 @@ class ChromaStore:
                 documents=[json.dumps(list(e.chunk_ids)) for e in part],
                 metadatas=[{"file_hash": e.file_hash, "chunker": e.chunker,
                             "ingested_at": e.ingested_at, "status": e.status,
-                            "n_chunks": len(e.chunk_ids)} for e in part])
+                            "n_chunks": len(e.chunk_ids), "extractor": e.extractor} for e in part])
 
     def remove_manifest(self, sources: Sequence[str]) -> None:
         if sources:

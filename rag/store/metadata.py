@@ -16,6 +16,8 @@ def chunk_metadata(chunk: Chunk) -> dict[str, Any]:
                             "content_hash": chunk.content_hash, "section": chunk.section}
     if chunk.page is not None:
         meta["page"] = chunk.page
+    if chunk.title:
+        meta["title"] = chunk.title
     return meta
 
 
@@ -24,7 +26,8 @@ def chunk_from(chunk_id: str, text: str | None, meta: Mapping[str, Any] | None) 
     meta = meta or {}
     return Chunk(id=chunk_id, text=text or "", source=str(meta.get("source", "")),
                  page=meta.get("page"), position=int(meta.get("position", 0)),
-                 content_hash=str(meta.get("content_hash", "")), section=str(meta.get("section", "")))
+                 content_hash=str(meta.get("content_hash", "")), section=str(meta.get("section", "")),
+                 title=str(meta.get("title", "")))
 
 
 def where_clause(where: ResolvedFilter | None) -> dict[str, Any] | None:
