@@ -13,6 +13,9 @@ from dataclasses import dataclass
 
 EDGE_LINES = 2  # lines at the top and at the bottom of a page that may be running lines
 MIN_PAGES = 3  # a running line repeats on at least this many pages
+# A running line without a number (no page number in it) must head or foot this share of the
+# pages: "Syntax:" or "}" at the top of a few pages of a manual is content, not a header.
+UNNUMBERED_SHARE = 0.3
 _BREAK = re.compile(r"(\w+)[-\u00ad\u2010\x02][ \t]*\n[ \t]*(\w+)")
 
 
@@ -48,7 +51,7 @@ def _edge(count: int) -> int:
 
 def _key(line: str) -> str:
     """A line as it repeats from page to page: numbers and spacing do not count."""
-    return re.sub(r"\s+", " ", re.sub(r"\d+", "#", line)).strip().lower()
+    return re.sub(r"\s+", " ", re.sub(r"\d+", "0", line)).strip().lower()
 
 
 @dataclass(frozen=True)
@@ -60,10 +63,19 @@ class RunningLines:
     title: str
 
 
+def _running(key: str, count: int, pages: int) -> bool:
+    """Whether a line seen `count` times at a page's edge is a running line."""
+    if count < MIN_PAGES:
+        return False
+    if "0" in key:  # a page number, alone or in a header (every number reads 0 in a key)
+        return True
+    return count >= UNNUMBERED_SHARE * pages and len(re.sub(r"\W", "", key)) >= 4
+
+
 def running_lines(pages: Sequence[str]) -> RunningLines:
     """The lines among the first and last EDGE_LINES of a page that repeat, numbers aside, on
-    MIN_PAGES pages or more; the title is the most common with words in it, where it heads
-    half the pages or more (its page number taken off)."""
+    MIN_PAGES pages or more (UNNUMBERED_SHARE of them without a number); the title is the most
+    common with a word in it, where it heads half the pages or more (its page number taken off)."""
     tops: Counter[str] = Counter()
     bottoms: Counter[str] = Counter()
     first_seen: dict[str, str] = {}
@@ -77,11 +89,11 @@ def running_lines(pages: Sequence[str]) -> RunningLines:
                 counter[key] += 1
             for ln in edge:
                 first_seen.setdefault(_key(ln), ln)
-    top = frozenset(k for k, n in tops.items() if n >= MIN_PAGES)
-    bottom = frozenset(k for k, n in bottoms.items() if n >= MIN_PAGES)
+    top = frozenset(k for k, n in tops.items() if _running(k, n, len(pages)))
+    bottom = frozenset(k for k, n in bottoms.items() if _running(k, n, len(pages)))
     worded = [(n, k) for k, n in (tops + bottoms).items()
               if (k in top or k in bottom) and re.search(r"[^\W\d_]{3,}", k)
-              and n * 2 >= len(pages) and not re.fullmatch(r"(page|seite|p\.?)\s*#.*", k)]
+              and n * 2 >= len(pages) and not re.fullmatch(r"(page|seite|p\.?)\s*0.*", k)]
     title = ""
     if worded:
         line = first_seen[max(worded)[1]]
