@@ -27,6 +27,7 @@ from rag.store import Store
 from rag.types import Answer
 
 if TYPE_CHECKING:
+    from langchain_core.embeddings import Embeddings
     from langchain_core.retrievers import BaseRetriever
     from langchain_core.runnables import Runnable
 
@@ -153,6 +154,13 @@ class Pipeline(Indexing):
         from rag.langchain import as_retriever
 
         return as_retriever(self.retriever(), k or self.config.retrieval.k, filter)
+
+    def as_embeddings(self) -> Embeddings:
+        """The index's embedding model (as ingest uses it) as a LangChain Embeddings
+        (rag.langchain.LocalEmbeddings); raises IndexNotFoundError before the first ingest."""
+        from rag.langchain import LocalEmbeddings
+
+        return LocalEmbeddings(embedder=self.embedder(self.store()))
 
     def as_runnable(self, text: bool = False) -> Runnable[str, Answer] | Runnable[str, str]:
         """The chain as a LangChain Runnable (Answer out; or text pieces when `text`)."""
