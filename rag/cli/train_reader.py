@@ -27,7 +27,7 @@ def _register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--limit", default="1000", help="training examples, a sampled mix (default %(default)s); "
                    "'all': every pool (each SQuAD question, the unanswerables twice, swaps, retrieval)")
     p.add_argument("--swaps", type=int, default=15000, help="swapped unanswerables in an --limit all run "
-                   "(default %(default)s; 0 = none; needs localrag[train])")
+                   "(default %(default)s; 0 = none, in a sampled run too; needs localrag[train])")
     p.add_argument("--retrieval-articles", type=int, default=40, help="training articles indexed for "
                    "retrieved examples (default %(default)s; 0 = none)")
     p.add_argument("--epochs", type=float, default=1.0)

@@ -168,7 +168,7 @@ def build_examples(run: ReaderRun, train: list[Any], articles: dict[str, Any], w
 def swapped(run: ReaderRun, train: list[Any]) -> list[ReadingExample]:
     """The swapped unanswerables of the run (none where it asks for none)."""
     wanted = run.swaps if run.limit is None else round(run.limit * run.shares.get(SWAP, 0.0))
-    if not wanted:
+    if not wanted or not run.swaps:  # swaps = 0 turns them off in a sampled run too
         return []
     from rag.train_reader.swaps import make_swaps
     from rag.train_reader.tagger import SpacyTagger
