@@ -112,12 +112,13 @@ def new_model(encoder_folder: Path, freeze_layers: int = 0) -> Any:
 
 def batch_order(features: Sequence[Feature], settings: ReaderTrainSettings) -> tuple[list[list[int]], str]:
     """Every forward pass of the run, in order, and a digest of that order and its windows (a
-    checkpoint is only resumed over the same)."""
+    checkpoint is only resumed over the same). The digest leaves the run's length out, so a
+    resume may lengthen or shorten the plan (`max_steps`, `epochs`): the batches stay in order."""
     batches = length_batches(features, settings.batch_size, settings.seed)
     total = settings.total_steps(len(batches))
     passes = [batches[i % len(batches)] for i in range(total * settings.grad_accum)]
-    digest = hashlib.sha256(repr((len(features), passes[:64], [features[i].input_ids for i in passes[0]],
-                                  settings.grad_accum, settings.lr, total)).encode()).hexdigest()[:16]
+    digest = hashlib.sha256(repr((len(features), batches[:64], [features[i].input_ids for i in batches[0]],
+                                  settings.grad_accum)).encode()).hexdigest()[:16]
     return passes, digest
 
 
