@@ -119,6 +119,7 @@ class OverlapReader:
 
     def __init__(self, threshold: float | None = 0.0) -> None:
         self.card = {"no_answer_threshold": threshold}
+        self.verifier: Any = None  # no answer verifier: the chain keeps the gap rule
         self.calls = 0
 
     def read(self, question: str, passages: Sequence[str]) -> Any:

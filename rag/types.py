@@ -156,6 +156,7 @@ class Answer:
     votes: tuple[tuple[str, int], ...] = ()
     drafts: tuple[str, ...] = ()
     engine: str = ""
+    confidence: float | None = None  # the verifier's P(right), when the reader's card has one
 
     def to_dict(self) -> dict[str, object]:
         return {"answer": self.text, "refused": self.refused,
@@ -163,7 +164,8 @@ class Answer:
                 "timings": self.timings.to_dict(), "reason": self.reason, "support": self.support,
                 "draft": self.draft, "margin": self.margin,
                 "span": self.span.to_dict() if self.span else None,
-                "votes": dict(self.votes), "drafts": list(self.drafts), "engine": self.engine}
+                "votes": dict(self.votes), "drafts": list(self.drafts), "engine": self.engine,
+                "confidence": self.confidence}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Answer:
@@ -176,7 +178,7 @@ class Answer:
                    reason=d.get("reason", ""), support=d.get("support"), draft=d.get("draft", ""),
                    margin=d.get("margin"), span=Span(**span) if span else None,
                    votes=tuple((d.get("votes") or {}).items()), drafts=tuple(d.get("drafts", [])),
-                   engine=str(d.get("engine", "")))
+                   engine=str(d.get("engine", "")), confidence=d.get("confidence"))
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ class SlowEmbedder(HashEmbedder):
     """Embeds documents slowly, so an ingest is still running while the questions come."""
 
     def embed_documents(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
-        time.sleep(0.05 * len(texts))
+        time.sleep(0.2 * len(texts))  # 12 files: ~2.4 s, longer than 40 asks on a busy machine
         return super().embed_documents(texts, progress)
 
 

@@ -29,6 +29,7 @@ class Draft:
         seconds, first_piece: time answering, and until its first text piece (streamed engines).
         tokens, input_tokens: tokens generated; tokens read (prompt or reader windows).
         verbatim: `text` is copied from a chunk by construction (support checks are moot).
+        confidence: the verifier's probability that the answer is right (None: no verifier).
     """
 
     text: str
@@ -44,6 +45,7 @@ class Draft:
     tokens: int = 0
     input_tokens: int = 0
     verbatim: bool = False
+    confidence: float | None = None
 
 
 @runtime_checkable

@@ -1,7 +1,9 @@
 """The reader engine: the extractive reader (rag.answer.reader) reads all hits in one pass and
 answers with its best verbatim span, whose `margin` is the no-answer gap (best span score -
 lowest no-answer score); the chain refuses when it is below the threshold (the reader card's,
-fitted on held-back questions, unless `answer.refusal_threshold` says otherwise)."""
+fitted on held-back questions, unless `answer.refusal_threshold` says otherwise). A reader whose
+card holds a verifier (rag.answer.verify) also gives each span a confidence, and the chain then
+refuses by that instead."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from typing import Any
 
 from rag.answer.base import Draft
 from rag.answer.spans import make_span
+from rag.answer.verify import Reading, verification_features
 from rag.types import Hit
 
 
@@ -55,5 +58,9 @@ class ReaderAnswerer:
         hit = hits[reading.passage]
         span = make_span(reading.passage + 1, hit.chunk.id, hit.chunk.text, reading.start, reading.end)
         text = hit.chunk.text[span.start:span.end]
+        confidence = None
+        if self.reader.verifier is not None:
+            found = Reading(question, text, reading.passage, span.start, span.end, reading.gap)
+            confidence = round(self.reader.verifier.confidence(verification_features(found, hits)), 4)
         return Draft(text, False, hits, span, reading.gap, (span.block,), seconds=reading.seconds,
-                     input_tokens=reading.tokens, verbatim=True)
+                     input_tokens=reading.tokens, verbatim=True, confidence=confidence)

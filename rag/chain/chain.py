@@ -33,7 +33,8 @@ EMPTY_INDEX = "The index is empty: ingest documents first (rag ingest DIR)."
 NO_MATCH = "No indexed chunk matches the filter."
 WITHDRAWN = {"refusal_threshold": "the model prefers not answering over this answer.",
              "unsupported": "the documents do not support this answer.",
-             "no_answer": "no retrieved passage answers the question."}
+             "no_answer": "no retrieved passage answers the question.",
+             "low_confidence": "the verifier's confidence in this answer is below the threshold."}
 
 
 class RagChain:
@@ -200,11 +201,8 @@ class RagChain:
             shown = True
             yield piece
         sources = self.sources_of(draft.hits)
-        # 1. Withdraw an answer the engine prefers less than the calibrated threshold.
-        withdraw = ""
-        if not draft.refused and draft.margin is not None and s.refusal_threshold is not None \
-                and draft.margin < s.refusal_threshold:
-            withdraw = self.answerer.withdraw_reason
+        # 1. Withdraw an answer under the calibrated threshold: its confidence, else its margin.
+        withdraw = s.withdrawal(draft, self.answerer.withdraw_reason)
         # 2. Withdraw a generated answer the retrieved text does not support.
         support, check_s = None, 0.0
         if self.support is not None and s.min_support is not None and not draft.refused and not withdraw \
@@ -221,12 +219,13 @@ class RagChain:
         if withdraw:
             yield f"\n\n[Withdrawn: {WITHDRAWN[withdraw]}] {s.refusal}" if streamed else s.refusal
             return Answer(s.refusal, True, sources=sources, timings=timings, reason=withdraw, support=support,
-                          draft=draft.text, margin=draft.margin, span=draft.span, engine=self.engine)
+                          draft=draft.text, margin=draft.margin, span=draft.span, engine=self.engine,
+                          confidence=draft.confidence)
         if not streamed:
             yield draft.text
         return Answer(draft.text, draft.refused, sources=sources, cited=draft.cited, timings=timings,
                       reason=draft.reason, support=support, draft=draft.draft, margin=draft.margin,
-                      span=None if draft.refused else draft.span, engine=self.engine)
+                      span=None if draft.refused else draft.span, engine=self.engine, confidence=draft.confidence)
 
     def _vote(self, question: str, hits: tuple[Hit, ...]) -> Answer:
         """`settings.votes` drafts, each with the chunks in another order; the majority wins."""

@@ -30,6 +30,8 @@ def _register_ask(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--refusal-threshold", metavar="X", help="refuse when the engine's margin is below X: "
                    "the reader's no-answer gap, the generator's log P(answer) - log P(refusal) (default: "
                    "the reader's or the adapter's card; 'none' = the card's too)")
+    p.add_argument("--min-confidence", metavar="P", help="with a verifier in the reader's card: refuse "
+                   "answers whose confidence (the probability they are right) is below P (default: the card's)")
     p.add_argument("--min-score", type=float, help="refuse without generating below this top score")
     p.add_argument("--min-support", metavar="S", help="withdraw answers whose groundedness is below "
                    f"S (0-1, 'none' = off; default {AnswerConfig.min_support})")
@@ -49,7 +51,7 @@ def _register_ask(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 # Options a server cannot take per question: with them, the question is answered locally.
-LOCAL_ONLY = ("reader", "adapter", "mode", "refusal_threshold", "min_score", "min_support", "max_new_tokens", "mmr",
+LOCAL_ONLY = ("reader", "adapter", "mode", "refusal_threshold", "min_confidence", "min_score", "min_support", "max_new_tokens", "mmr",
               "votes", "index", "config")
 
 
@@ -59,7 +61,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
     if remote is not None:
         return _show(args, remote)
     pipeline = pipeline_from(args, k=args.k, engine=args.engine, adapter=args.adapter, min_score=args.min_score,
-                             **{"answer.reader": args.reader}, min_support=args.min_support, max_new_tokens=args.max_new_tokens,
+                             **{"answer.reader": args.reader, "answer.min_confidence": args.min_confidence},
+                             min_support=args.min_support, max_new_tokens=args.max_new_tokens,
                              mode=args.mode, refusal_threshold=args.refusal_threshold,
                              retrieval=args.retrieval, mmr=args.mmr, votes=args.votes)
     chosen = parse_filter({"source": args.source, "pages": args.pages, "section": args.section})
@@ -132,7 +135,9 @@ def _show(args: argparse.Namespace, stream: Any) -> int:
 def _print_sources(answer: Any) -> None:
     if answer.votes:
         print("votes: " + ", ".join(f"{count} x {key!r}" for key, count in answer.votes))
-    if answer.refused:
+    if answer.refused and answer.reason == "low_confidence" and answer.confidence is not None:
+        print(f"(refused: confidence {answer.confidence:.2f} is below the threshold)")
+    elif answer.refused:
         print(f"(refused{': ' + answer.reason if answer.reason else ''})")
     elif answer.span is not None:
         print(f"\nFrom [{answer.span.block}]: {answer.span.marked()}")
@@ -145,6 +150,7 @@ def _print_sources(answer: Any) -> None:
     t = answer.timings
     support = f", support {answer.support:.2f}" if answer.support is not None else ""
     support += f", margin {answer.margin:.2f}" if answer.margin is not None else ""
+    support += f", confidence {answer.confidence:.2f}" if answer.confidence is not None else ""
     if answer.engine == "reader":
         print(f"\n{t.total:.2f} s (embed {t.embed_query:.2f}, retrieve {t.retrieve:.2f}, "
               f"read {t.generate:.2f}; {t.prompt_tokens} tokens read{support})")

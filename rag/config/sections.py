@@ -151,7 +151,9 @@ class AnswerConfig:
     refusal_threshold: refuse when the engine's margin is below it (the reader's no-answer gap,
         the generator's log P(answer) - log P(refusal)); None takes the threshold in the
         reader's or the adapter's card (no card: no such check).
-    calibrated_refusal: false turns that check off whatever the threshold.
+    min_confidence: with a verifier in the reader's card, refuse when its confidence (the
+        probability the answer is right) is below this instead; None takes the card's.
+    calibrated_refusal: false turns those checks off whatever the thresholds.
     min_support: withdraw a generated answer whose groundedness against the retrieved chunks
         is below this, from 0 to 1; None turns it off. (A reader's span is verbatim.)
     votes: drafts per question, each seeing the retrieved chunks in another order; the
@@ -163,6 +165,7 @@ class AnswerConfig:
     reader_backend: str = "onnx"
     mode: str = "extractive"  # chosen on held-apart SQuAD 2.0 figures with the default adapter
     refusal_threshold: float | None = None
+    min_confidence: float | None = None
     calibrated_refusal: bool = True
     min_support: float | None = 0.3
     votes: int = 1
@@ -179,6 +182,8 @@ class AnswerConfig:
         if self.refusal_threshold is not None and not -1e4 < self.refusal_threshold < 1e4:
             raise invalid_setting("answer.refusal_threshold", self.refusal_threshold, "a margin "
                         "between -10000 and 10000, or none")
+        if self.min_confidence is not None and not 0.0 <= self.min_confidence <= 1.0:
+            raise invalid_setting("answer.min_confidence", self.min_confidence, "a probability from 0 to 1, or none")
         if self.min_support is not None and not 0.0 <= self.min_support <= 1.0:
             raise invalid_setting("answer.min_support", self.min_support, "a score from 0 to 1, or none")
         if not 1 <= self.votes <= 15:

@@ -7,8 +7,9 @@ import logging
 import os
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from rag.answer.reader.folder import read_card, resolve_reader
 from rag.config import DEFAULT_EMBEDDING_MODEL, RagConfig
 from rag.embedding.base import Embedder, Loadable
 from rag.errors import IndexMismatchError, ModelLoadError
@@ -135,14 +136,23 @@ class Components:
         if a.refusal_threshold is not None:
             return a.refusal_threshold
         if (engine or a.engine) == "reader":
-            from rag.answer.reader.folder import read_card, resolve_reader
-
-            card = self._reader.card if self._reader is not None else read_card(resolve_reader(a.reader))
-            value = card.get("no_answer_threshold")
+            value = self._reader_card().get("no_answer_threshold")
             return float(value) if value is not None else None
         from rag.adapters import card_threshold
 
         return card_threshold(self.adapter_dir(), a.mode)
+
+    def min_confidence(self, engine: str | None = None) -> float | None:
+        """The verifier's refusal cut (it replaces the margin rule): answer.min_confidence, else
+        the card's; None without a verifier in the reader's card or calibrated_refusal off."""
+        a = self.config.answer
+        block = self._reader_card().get("verifier") if a.calibrated_refusal and (engine or a.engine) == "reader" else None
+        if block is None:
+            return None
+        return a.min_confidence if a.min_confidence is not None else float(block["threshold"])
+
+    def _reader_card(self) -> dict[str, Any]:
+        return self._reader.card if self._reader is not None else read_card(resolve_reader(self.config.answer.reader))
 
     def reader(self) -> SpanReader:
         """The extractive reader (loaded on first use; its first load exports it to ONNX once).
@@ -230,8 +240,8 @@ class Components:
         c = self.config
         answerer = self.answerer(closed_book)  # a bad reader folder is a configuration error: first
         retriever = None if closed_book else self.retriever()
-        threshold = self.refusal_threshold(answerer.engine)
-        settings = ChainSettings.from_config(c, closed_book, threshold)
+        settings = ChainSettings.from_config(c, closed_book, self.refusal_threshold(answerer.engine),
+                                             self.min_confidence(answerer.engine))
         if closed_book or c.answer.min_support is None or answerer.engine == "reader":
             support = None
         elif support is None:

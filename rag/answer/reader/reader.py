@@ -3,10 +3,12 @@ that none answers) out. All windows of one question are read in one forward pass
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -14,6 +16,10 @@ from rag.answer.reader.decode import best_span, char_span
 from rag.answer.reader.folder import check_tokenizer, read_card, resolve_reader
 from rag.answer.reader.network import open_network
 from rag.answer.reader.windows import ReaderTokenizer, build_windows
+from rag.answer.verify.model import Verifier
+
+log = logging.getLogger(__name__)
+_SAID: set[Path] = set()  # readers whose missing verifier was reported (once each)
 
 
 @dataclass(frozen=True)
@@ -56,6 +62,7 @@ class SpanReader:
         self.folder = resolve_reader(reader)
         config = check_tokenizer(self.folder)
         self.card = read_card(self.folder)
+        self.verifier = verifier_of(self.card, self.folder)
         self.tokenizer = ReaderTokenizer(self.folder / "tokenizer.json")
         self.max_length = int(max_length or config.get("reader_max_length", 256))
         self.stride = int(stride if stride is not None else config.get("reader_stride", 96))
@@ -85,3 +92,17 @@ class SpanReader:
         start, end = char_span(windows.offsets, choice)
         return Reading(passage, start, end, passages[passage][start:end], choice.score, choice.null,
                        choice.gap, len(windows), tokens, time.perf_counter() - started)
+
+
+def verifier_of(card: dict[str, Any], folder: Path) -> Verifier | None:
+    """The answer verifier in a reader's card (None when it has none).
+
+    Raises:
+        VerifierCardError: a malformed verifier block (the message names the field).
+    """
+    if "verifier" not in card:
+        if folder not in _SAID:
+            _SAID.add(folder)
+            log.info("reader %s has no verifier in its card: answers are refused by the no-answer gap alone", folder.name)
+        return None
+    return Verifier.from_card(card["verifier"], str(folder / "card.json"))

@@ -17,13 +17,14 @@ from typing import Any
 
 import numpy as np
 
-from rag.errors import ModelLoadError
+from rag.errors import InputError
 
 LABEL = "f1 >= 0.5"
 
 
-class VerifierCardError(ModelLoadError):
-    """A reader card's verifier block is missing a field or holds a wrong one."""
+class VerifierCardError(InputError):
+    """A reader card's verifier block is missing a field or holds a wrong one (exit code 2, as
+    any other broken reader folder)."""
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,63 @@
+"""The verifier in the chain: a reader whose card holds a verifier answers with a confidence and
+refuses below its threshold, naming the confidence; `--min-confidence` overrides the card's; a
+card without one keeps the gap rule; a malformed block is an error naming the field, exit 2."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from rag.answer.reader.folder import resolve_reader
+from rag.cli import main
+
+pytestmark = pytest.mark.integration
+# confidence = sigmoid(gap - 1): the block a fit could give, written by hand so the test knows it
+BLOCK = {"features": ["gap"], "mean": [0.0], "scale": [1.0], "weights": [1.0], "bias": -1.0,
+         "threshold": 0.5, "label": "f1 >= 0.5"}
+
+
+def reader_with(tmp_path: Path, block: object) -> Path:
+    folder = tmp_path / "reader"
+    shutil.copytree(resolve_reader("squad2-minilm"), folder)
+    card = json.loads((folder / "card.json").read_text())
+    card["verifier"] = block
+    (folder / "card.json").write_text(json.dumps(card))
+    return folder
+
+
+def test_answers_carry_a_confidence_and_a_low_one_is_refused_naming_it(tmp_path: Path, demo_index: Path,
+                                                                        minilm) -> None:
+    from rag.pipeline import Pipeline
+
+    p = Pipeline(index=demo_index, embedder=minilm, **{"answer.reader": str(reader_with(tmp_path, BLOCK))})
+    answer = p.ask("Who invented packet switching?")
+    assert not answer.refused and answer.confidence is not None and answer.confidence > 0.5
+    assert answer.confidence == pytest.approx(1 / (1 + pow(2.718281828, -(answer.margin - 1))), abs=1e-3)
+    refused = p.ask("What colour is the okapi?")
+    assert refused.refused and refused.reason == "low_confidence"
+    assert refused.confidence is not None and refused.confidence < 0.5
+    assert refused.to_dict()["confidence"] == refused.confidence
+    strict = Pipeline(index=demo_index, embedder=minilm, **{"answer.reader": str(reader_with(tmp_path / "s", BLOCK)),
+                                                            "answer.min_confidence": 0.999})
+    assert strict.ask("Who invented packet switching?").reason == "low_confidence"
+
+
+def test_a_card_without_a_verifier_keeps_the_gap_rule(demo_index: Path, minilm) -> None:
+    from rag.pipeline import Pipeline
+
+    answer = Pipeline(index=demo_index, embedder=minilm).ask("What colour is the okapi?")
+    assert answer.refused and answer.reason == "no_answer" and answer.confidence is None
+
+
+def test_the_cli_names_the_confidence_and_a_malformed_block_exits_2(tmp_path: Path, demo_index: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    good = reader_with(tmp_path / "good", BLOCK)
+    code = main(["ask", "What colour is the okapi?", "--index", str(demo_index), "--reader", str(good), "--no-stream"])
+    out = capsys.readouterr().out
+    assert code == 0 and "(refused: confidence 0." in out and "is below the threshold" in out
+    bad = reader_with(tmp_path / "bad", {**BLOCK, "weights": [1.0, 2.0]})
+    assert main(["ask", "Who invented packet switching?", "--index", str(demo_index), "--reader", str(bad)]) == 2
+    assert "verifier.weights must be a list of 1 finite numbers" in capsys.readouterr().err
