@@ -20,7 +20,7 @@ from pathlib import Path
 
 from rag.config import RagConfig
 from rag.ingest.chunking import Chunker
-from rag.ingest.pdf.clean import _key, clean_pages, normalize, running_lines
+from rag.ingest.pdf.clean import clean_pages, line_key, normalize, running_lines
 from rag.ingest.pdf.extractors import pdfium_pages, pypdf_pages
 from rag.types import Page
 
@@ -58,7 +58,7 @@ def measure(path: Path, split: Chunker) -> list[dict[str, object]]:
         words = [w for t in texts for w in t.split()]
         pages = [Page(path.name, n, t, "pdf") for n, t in enumerate(texts, 1) if t.strip()]
         chunks = split.split_pages(pages)
-        headed = sum(any(_key(line) in keys for line in c.text.split("\n") if line.strip()) for c in chunks)
+        headed = sum(any(line_key(line) in keys for line in c.text.split("\n") if line.strip()) for c in chunks)
         rows.append({"pdf": path.name, "variant": name, "pages": len(texts), "pages_with_text": len(pages),
                      "words_per_page": round(len(words) / max(1, len(texts)), 1),
                      "glued_share": round(sum(bool(GLUED.search(w)) for w in words) / max(1, len(words)), 4),

@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import write_docs
+from conftest import make_pdf, write_docs
 
 from rag.errors import ConfigError
 from rag.ingest.loaders import load_file
@@ -34,8 +34,6 @@ def lined_pdf(path: Path, pages: list[list[str]]) -> Path:
 
 
 def test_a_paragraph_comes_out_with_its_words(tmp_path: Path) -> None:
-    from conftest import make_pdf
-
     pages = load_file(make_pdf(tmp_path / "p.pdf", [WORDS]), "p.pdf")
     words = re.findall(r"\w+", pages[0].text)
     assert words == re.findall(r"\w+", WORDS)
@@ -78,8 +76,6 @@ def test_running_lines_need_three_pages_and_never_empty_a_page() -> None:
 
 
 def test_pypdf_stays_selectable_and_an_unknown_extractor_is_refused(tmp_path: Path) -> None:
-    from conftest import make_pdf
-
     from rag.config import load_config
 
     pdf = make_pdf(tmp_path / "p.pdf", [WORDS])
@@ -90,8 +86,6 @@ def test_pypdf_stays_selectable_and_an_unknown_extractor_is_refused(tmp_path: Pa
 
 @pytest.mark.integration
 def test_an_index_read_by_another_extractor_re_reads_its_pdfs_once(tmp_path: Path, minilm) -> None:
-    from conftest import make_pdf
-
     from rag.pipeline import Pipeline
 
     docs = write_docs(tmp_path / "docs", {"notes.md": "# Notes\n\nThe okapi lives in the Ituri forest."})

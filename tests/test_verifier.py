@@ -107,3 +107,24 @@ def test_auc_ece_and_risk_coverage_by_hand() -> None:
     assert reliability(scores, labels) == [(0.1, 0.0, 1), (0.85, 1.0, 1), (0.9, 0.0, 1)]
     assert expected_calibration_error(scores, labels) == pytest.approx((0.1 + 0.15 + 0.9) / 3)
     assert risk_coverage([0.9, 0.8, 0.7, 0.2], [True, True, False, False], (0.5, 1.0)) == {"50%": 1.0, "100%": 0.5}
+
+
+def test_fit_verifier_fits_on_two_thirds_and_reports_on_the_rest(tmp_path) -> None:
+    import random
+
+    from rag.train_reader.verifier import VerifierRow, fit_verifier
+
+    rng = random.Random(0)
+    rows = []
+    for n in range(300):
+        answerable = n % 2 == 0
+        gap = rng.gauss(2.0 if answerable else -1.0, 1.0)
+        f1 = 1.0 if answerable and gap > 0.5 else 0.0
+        features = {name: 0.0 for name in FEATURES} | {"gap": gap}
+        rows.append(VerifierRow(features, answerable, True, f1, gap))
+    model, report = fit_verifier(rows, seed=0, plot=tmp_path / "reliability.png")
+    assert (report["fit_questions"], report["report_questions"]) == (200, 100)
+    assert report["auc"] > 0.9 and 0.0 <= model.threshold <= 1.0 and report["ece"] < 0.2
+    # Refusing by the fitted confidence scores as the gap rule does when the gap is all there is.
+    assert report["squad2_f1_at_threshold"] == pytest.approx(report["squad2_f1_gap_rule"], abs=0.03)
+    assert (tmp_path / "reliability.png").stat().st_size > 1000

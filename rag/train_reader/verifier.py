@@ -64,7 +64,11 @@ def fit_verifier(rows: Sequence[VerifierRow], seed: int, plot: Path | None = Non
     held = [rows[i] for i in order[cut:]]
     model = fit_logistic([r.features for r in fit_rows], [r.right for r in fit_rows], FEATURES)
     fitted = [rows[i] for i in order[:cut]]
-    threshold, _, _ = fit_threshold(_cut(fitted, model.confidence_of), 1.0)
+
+    def confidence(row: VerifierRow) -> float:
+        return model.confidence(row.features)
+
+    threshold, _, _ = fit_threshold(_cut(fitted, confidence), 1.0)
     model = Verifier(model.features, model.mean, model.scale, model.weights, model.bias,
                      min(1.0, max(0.0, threshold if threshold is not None else 0.0)))
     gap_threshold, _, _ = fit_threshold(_cut(fitted, lambda r: r.gap), 1.0)
@@ -75,7 +79,7 @@ def fit_verifier(rows: Sequence[VerifierRow], seed: int, plot: Path | None = Non
               "auc": _round(auc(scores, labels)), "ece": round(expected_calibration_error(scores, labels), 4),
               "gap_auc": _round(auc([r.gap or 0.0 for r in answered], labels)),
               "risk_coverage": risk_coverage(scores, labels),
-              "squad2_f1_at_threshold": round(squad2_score(_cut(held, model.confidence_of), model.threshold), 4),
+              "squad2_f1_at_threshold": round(squad2_score(_cut(held, confidence), model.threshold), 4),
               "squad2_f1_gap_rule": round(squad2_score(_cut(held, lambda r: r.gap), gap_threshold), 4),
               "gap_rule_threshold": gap_threshold}
     if plot is not None and scores:

@@ -45,10 +45,6 @@ class Verifier:
                             zip(self.features, self.mean, self.scale, self.weights))
         return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z))))
 
-    def confidence_of(self, row: Any) -> float:
-        """The confidence of a row that carries its `features`."""
-        return self.confidence(row.features)
-
     def to_card(self, **extra: Any) -> dict[str, Any]:
         """The card's block (rounded for reading; `extra` adds the fit's report)."""
         return {"features": list(self.features), "mean": [round(x, 6) for x in self.mean],

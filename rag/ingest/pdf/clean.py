@@ -49,8 +49,8 @@ def _edge(count: int) -> int:
     return min(EDGE_LINES, (count - 1) // 2)
 
 
-def _key(line: str) -> str:
-    """A line as it repeats from page to page: numbers and spacing do not count."""
+def line_key(line: str) -> str:
+    """A line as it repeats from page to page: numbers (each read as 0) and spacing do not count."""
     return re.sub(r"\s+", " ", re.sub(r"\d+", "0", line)).strip().lower()
 
 
@@ -85,10 +85,10 @@ def running_lines(pages: Sequence[str]) -> RunningLines:
         if not n:
             continue
         for counter, edge in ((tops, lines[:n]), (bottoms, lines[-n:])):
-            for key in {_key(ln) for ln in edge}:
+            for key in {line_key(ln) for ln in edge}:
                 counter[key] += 1
             for ln in edge:
-                first_seen.setdefault(_key(ln), ln)
+                first_seen.setdefault(line_key(ln), ln)
     top = frozenset(k for k, n in tops.items() if _running(k, n, len(pages)))
     bottom = frozenset(k for k, n in bottoms.items() if _running(k, n, len(pages)))
     worded = [(n, k) for k, n in (tops + bottoms).items()
@@ -108,8 +108,8 @@ def drop_running(text: str, running: RunningLines) -> str:
     n = _edge(len(filled))
     if not n:
         return text
-    drop = {i for i in filled[:n] if _key(lines[i]) in running.top}
-    drop |= {i for i in filled[-n:] if _key(lines[i]) in running.bottom}
+    drop = {i for i in filled[:n] if line_key(lines[i]) in running.top}
+    drop |= {i for i in filled[-n:] if line_key(lines[i]) in running.bottom}
     return "\n".join(ln for i, ln in enumerate(lines) if i not in drop)
 
 
