@@ -61,3 +61,17 @@ def test_the_cli_names_the_confidence_and_a_malformed_block_exits_2(tmp_path: Pa
     bad = reader_with(tmp_path / "bad", {**BLOCK, "weights": [1.0, 2.0]})
     assert main(["ask", "Who invented packet switching?", "--index", str(demo_index), "--reader", str(bad)]) == 2
     assert "verifier.weights must be a list of 1 finite numbers" in capsys.readouterr().err
+
+
+def test_post_ask_and_the_openai_endpoint_carry_the_confidence(tmp_path: Path, demo_index: Path, minilm) -> None:
+    from conftest import local_client
+
+    from rag.pipeline import Pipeline
+    from rag.serve import create_app
+
+    p = Pipeline(index=demo_index, embedder=minilm, **{"answer.reader": str(reader_with(tmp_path, BLOCK))})
+    client = local_client(create_app(p))
+    asked = client.post("/ask", json={"question": "Who invented packet switching?"}).json()
+    assert isinstance(asked["confidence"], float) and asked["confidence"] > 0.5
+    chat = client.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "What colour is the okapi?"}]}).json()
+    assert chat["rag"]["reason"] == "low_confidence" and chat["rag"]["confidence"] < 0.5

@@ -113,6 +113,7 @@ function renderAnswer(li, item) {
     result.append(el("p", { className: "span", textContent:
       `From [${sp.block}]: ${sp.sentence.slice(0, at)}«${sp.sentence.slice(at, to)}»${sp.sentence.slice(to)}` }));
   }
+  if (a.confidence !== null && a.confidence !== undefined) result.append(confidenceNode(a.confidence));
   const passages = a.passages || [];
   const list = el("ol", { className: "sources" });
   a.sources.forEach((s, i) => {
@@ -128,6 +129,12 @@ function renderAnswer(li, item) {
   requestAnimationFrame(() => {  // scroll each passage to its highlight, not the page
     for (const mark of list.querySelectorAll("mark")) mark.parentElement.scrollTop = Math.max(0, mark.offsetTop - 24);
   });
+}
+
+function confidenceNode(p) {  // the verifier's probability that the answer is right
+  const label = `confidence ${p.toFixed(2)}`;
+  return el("p", { className: "confidence" }, el("meter", { min: 0, max: 1, value: p, title: label, ariaLabel: label }),
+            ` ${label}`);
 }
 
 function timingsNode(a) {

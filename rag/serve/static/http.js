@@ -13,6 +13,7 @@ const REASONS = {
   "unsupported": "unsupported: the retrieved passages do not support this answer",
   "no_answer": "no answer: no span of the retrieved passages beats the reader's no-answer score",
   "no majority": "the drafts disagreed: no answer won a majority",
+  "low_confidence": "low confidence: the verifier rates this answer below its threshold",
   "": "the model found no answer in the retrieved passages",
 };
 const $ = (id) => document.getElementById(id);
