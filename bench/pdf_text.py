@@ -5,8 +5,10 @@ words), the share of chunks holding a running header or footer, and seconds.
 
     .venv/bin/python bench/pdf_text.py FILE.pdf [FILE.pdf ...]
 
-Running lines are found once per PDF on PDFium's text (rag.ingest.pdf.clean.running_lines,
-numbers aside) and looked for in every variant's chunks (the default chunker, MiniLM tokens);
+Running lines are found once per PDF on PDFium's text: lines at a page's edge that repeat,
+numbers aside (rag.ingest.pdf.clean.running_lines), and lines at a page's edge that end or start
+with that page's printed number; each is looked for in every variant's chunks (the default
+chunker, MiniLM tokens);
 page numbers alone are not counted (a lone number mid-page is a table cell or code).
 """
 
@@ -47,9 +49,16 @@ def variants() -> dict[str, Callable[[bytes], list[str]]]:
 
 def measure(path: Path, split: Chunker) -> list[dict[str, object]]:
     data = path.read_bytes()
-    running = running_lines([normalize(t) for t in pdfium_pages(data)])
+    raw = [normalize(t) for t in pdfium_pages(data)]
+    running = running_lines(raw)
     # A page number alone is left out: a lone number line mid-page (a table, code) is content.
     keys = {k for k in running.top | running.bottom if re.search(r"[^\W\d_]", k)}
+    if running.folio_offset is not None:  # headers carrying their page's printed number
+        for index, text in enumerate(raw, 1):
+            folio = str(index + running.folio_offset)
+            lines = [ln.strip() for ln in text.split("\n") if ln.strip()]
+            keys |= {line_key(ln) for ln in lines[:2] + lines[-2:] if re.search(r"[^\W\d_]", ln)
+                     and (re.split(r"\s+", ln)[-1] == folio or re.split(r"\s+", ln)[0] == folio)}
     rows = []
     for name, extract in variants().items():
         started = time.perf_counter()

@@ -101,3 +101,14 @@ def test_an_index_read_by_another_extractor_re_reads_its_pdfs_once(tmp_path: Pat
     assert [s["extractor"][:6] for s in info["sources"]] == ["", "pdfium"]
     again = new.ingest(docs, progress=False)
     assert again.files_updated == 0 and again.files_unchanged == 2
+
+
+def test_a_short_chapters_header_goes_by_its_page_number() -> None:
+    # Printed numbers run 6 ahead of the page index (front matter); chapter 2 heads only 2 pages.
+    pages = [f"Chapter 1: Long Chapter {n + 6}\nbody of page {n}\nmore text" for n in range(1, 5)]
+    pages += [f"Chapter 2: Short One {n + 6}\nbody of page {n}\nmore text" for n in range(5, 7)]
+    pages.append("Results 99\nA table row ends in 12\nlast line")  # 99 is not page 7's number (13)
+    cleaned, _ = clean_pages(pages)
+    assert all(not p.startswith("Chapter") for p in cleaned[:6])
+    assert cleaned[4].startswith("body of page 5") and cleaned[6].startswith("Results 99")
+    assert running_lines(pages).folio_offset == 6

@@ -61,6 +61,7 @@ class RunningLines:
     top: frozenset[str]
     bottom: frozenset[str]
     title: str
+    folio_offset: int | None = None  # printed page number - page index, where pages print one
 
 
 def _running(key: str, count: int, pages: int) -> bool:
@@ -72,6 +73,26 @@ def _running(key: str, count: int, pages: int) -> bool:
     return count >= UNNUMBERED_SHARE * pages and len(re.sub(r"\W", "", key)) >= 4
 
 
+def _folio(line: str) -> int | None:
+    """The number a short line starts or ends with (a header's or footer's page number)."""
+    if len(line) > 120:
+        return None
+    found = re.search(r"(?<![\d.,])(\d{1,5})\s*$", line) or re.match(r"^\s*(\d{1,5})(?![\d.,])", line)
+    return int(found.group(1)) if found else None
+
+
+def folio_offset(edges: Sequence[tuple[int, list[str]]]) -> int | None:
+    """The offset between printed page numbers and page indexes shared by the edge lines of
+    MIN_PAGES pages and a third of them or more; None where pages print no number."""
+    offsets: Counter[int] = Counter()
+    for index, lines in edges:
+        offsets.update({number - index for number in map(_folio, lines) if number is not None})
+    if not offsets:
+        return None
+    offset, count = offsets.most_common(1)[0]
+    return offset if count >= max(MIN_PAGES, len(edges) / 3) else None
+
+
 def running_lines(pages: Sequence[str]) -> RunningLines:
     """The lines among the first and last EDGE_LINES of a page that repeat, numbers aside, on
     MIN_PAGES pages or more (UNNUMBERED_SHARE of them without a number); the title is the most
@@ -79,11 +100,13 @@ def running_lines(pages: Sequence[str]) -> RunningLines:
     tops: Counter[str] = Counter()
     bottoms: Counter[str] = Counter()
     first_seen: dict[str, str] = {}
-    for text in pages:
+    edges: list[tuple[int, list[str]]] = []
+    for index, text in enumerate(pages, 1):
         lines = [ln.strip() for ln in text.split("\n") if ln.strip()]
         n = _edge(len(lines))
         if not n:
             continue
+        edges.append((index, lines[:n] + lines[-n:]))
         for counter, edge in ((tops, lines[:n]), (bottoms, lines[-n:])):
             for key in {line_key(ln) for ln in edge}:
                 counter[key] += 1
@@ -98,11 +121,12 @@ def running_lines(pages: Sequence[str]) -> RunningLines:
     if worded:
         line = first_seen[max(worded)[1]]
         title = re.sub(r"^\s*\d+\s+|\s+\d+\s*$", "", line).strip()
-    return RunningLines(top, bottom, title)
+    return RunningLines(top, bottom, title, folio_offset(edges))
 
 
-def drop_running(text: str, running: RunningLines) -> str:
-    """`text` without the running lines at its top and bottom."""
+def drop_running(text: str, running: RunningLines, index: int = 0) -> str:
+    """`text` (page `index`, 1-based) without the running lines at its top and bottom: those
+    that repeat, and those carrying this page's printed number (a short chapter's header)."""
     lines = text.split("\n")
     filled = [i for i, ln in enumerate(lines) if ln.strip()]
     n = _edge(len(filled))
@@ -110,6 +134,8 @@ def drop_running(text: str, running: RunningLines) -> str:
         return text
     drop = {i for i in filled[:n] if line_key(lines[i]) in running.top}
     drop |= {i for i in filled[-n:] if line_key(lines[i]) in running.bottom}
+    if running.folio_offset is not None:
+        drop |= {i for i in filled[:n] + filled[-n:] if _folio(lines[i].strip()) == index + running.folio_offset}
     return "\n".join(ln for i, ln in enumerate(lines) if i not in drop)
 
 
@@ -117,6 +143,6 @@ def clean_pages(pages: Sequence[str]) -> tuple[list[str], str]:
     """(each page's clean text, the document's title or "")."""
     normalized = [normalize(p) for p in pages]
     running = running_lines(normalized)
-    kept = [drop_running(p, running) for p in normalized]
+    kept = [drop_running(p, running, index) for index, p in enumerate(normalized, 1)]
     vocabulary = set(re.findall(r"\w+(?:-\w+)+", "\n".join(kept)))
     return [join_hyphenated(p, vocabulary).strip() for p in kept], running.title

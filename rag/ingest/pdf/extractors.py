@@ -19,7 +19,7 @@ from collections.abc import Callable
 from rag.errors import ConfigError, LoadError
 
 log = logging.getLogger(__name__)
-CLEANING_VERSION = 1  # bump when rag.ingest.pdf.clean changes what it makes of the same text
+CLEANING_VERSION = 2  # bump when rag.ingest.pdf.clean changes what it makes of the same text
 ENCRYPTED = "encrypted PDF (a password is needed)"
 
 
