@@ -114,10 +114,11 @@ def test_train_reader_on_an_empty_or_broken_squad_file_exits_2(tmp_path: Path, c
                                                                capsys: pytest.CaptureFixture[str]) -> None:
     data = tmp_path / "empty.json"
     data.write_text(content)
-    code = main(["train-reader", "--data", str(data), "--out", str(tmp_path / "r")])
+    code = main(["train-reader", "--data", str(data), "--out", str(tmp_path / "r"), "--work", str(tmp_path / "w")])
     err = capsys.readouterr().err
     assert code == 2 and "empty.json" in err
     assert not (tmp_path / "r" / "model.safetensors").exists()
+    assert not (tmp_path / "w").exists()  # bad data: no work folder either
 
 
 def test_train_reader_rejects_impossible_settings(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

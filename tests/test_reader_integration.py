@@ -85,7 +85,8 @@ def tiny_run(tmp_path_factory) -> tuple[Path, dict]:
     from rag.cli import main
 
     out = tmp_path_factory.mktemp("reader") / "tiny"
-    argv = ["train-reader", "--data", str(TRAIN10), "--out", str(out), "--limit", "48", "--retrieval-articles", "0",
+    argv = ["train-reader", "--data", str(TRAIN10), "--out", str(out), "--work", str(out.parent / "work"),
+            "--limit", "48", "--retrieval-articles", "0",
             "--max-length", "128", "--stride", "32", "--batch-size", "8", "--grad-accum", "1", "--epochs", "4",
             "--lr", "3e-4", "--calibration-articles", "Beyoncé", "--calibration-questions", "20", "--json"]
     assert main(argv) == 0

@@ -194,10 +194,10 @@ def train_reader(run: ReaderRun) -> dict[str, Any]:
     started = time.perf_counter()
     out = Path(run.out)
     work = run.work_dir()
-    work.mkdir(parents=True, exist_ok=True)
     random.seed(run.settings.seed)
     # 1. The split and the examples (own paragraphs; chunks the pipeline retrieves).
-    train_q, calibration_q, articles = split_questions(run)
+    train_q, calibration_q, articles = split_questions(run)  # bad data: nothing written anywhere
+    work.mkdir(parents=True, exist_ok=True)
     examples = build_examples(run, train_q, articles, work)
     log.warning("reader examples: %s", kind_counts(examples))
     # 2. Windows as at inference, and training (resumable).
