@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from rag.answer.verify.calibration import auc
 from rag.finetune.calibrate import CalibrationRow
 from rag.train_reader.calibrate import fit, paragraph_rows
 from rag.train_reader.train import CheckpointHook
@@ -16,12 +17,8 @@ from rag.train_reader.train import CheckpointHook
 
 def no_answer_auc(rows: Sequence[CalibrationRow]) -> float | None:
     """How often an answerable question's gap beats an unanswerable one's (ties count half)."""
-    pos = [r.margin if r.margin is not None else float("-inf") for r in rows if r.answerable]
-    neg = [r.margin if r.margin is not None else float("-inf") for r in rows if not r.answerable]
-    if not pos or not neg:
-        return None
-    wins = sum((p > n) + 0.5 * (p == n) for p in pos for n in neg)
-    return round(wins / (len(pos) * len(neg)), 4)
+    found = auc([r.margin if r.margin is not None else float("-inf") for r in rows], [r.answerable for r in rows])
+    return round(found, 4) if found is not None else None
 
 
 def curve_point(rows: Sequence[CalibrationRow]) -> dict[str, Any]:
