@@ -91,7 +91,8 @@ def test_end_to_end_writes_rows_reports_and_plots(tmp_path: Path) -> None:
     on_disk = json.loads((out / "report.json").read_text())
     assert on_disk["variants"].keys() == report["variants"].keys()
     default = report["variants"]["default"]
-    assert set(default) == {"retrieval", "answer", "hallucination", "latency", "n_questions", "engine"}
+    assert set(default) == {"retrieval", "answer", "hallucination", "confidence", "latency", "n_questions", "engine"}
+    assert default["confidence"]["n"] == 0 and default["confidence"]["confidence_auc"] is None  # no verifier here
     assert default["engine"] == "generator" and "| engine | generator |" in (out / "report.md").read_text()
     assert {"recall_at_k", "mrr", "ndcg_at_k"} <= set(default["retrieval"])
     assert {"exact", "f1", "contains_gold", "refusal_rate"} <= set(default["answer"])

@@ -114,3 +114,45 @@ def test_squad2_scores_by_hand() -> None:
     assert scores["has_ans_f1"] == pytest.approx(0.5) and scores["no_ans_accuracy"] == pytest.approx(0.5)
     refuse_all = [{**r, "refused": True, "scores": {k: 0.0 for k in r["scores"]}} for r in rows[:5]]
     assert squad2_scores(refuse_all)["squad2_f1"] == pytest.approx(2 / 5)
+
+
+def test_confidence_scores_by_hand() -> None:
+    """A withdrawn answer is judged on its draft; an answer to an unanswerable question is wrong."""
+    from rag.eval.scoring import confidence_scores
+
+    rows = [{"scores": {"confidence": c, "right": y}} for c, y in
+            ((0.9, True), (0.8, True), (0.6, False), (0.3, True), (0.2, False))]
+    rows.append({"scores": {"f1": 1.0}})  # no confidence: left out
+    scores = confidence_scores(rows)
+    assert scores["n"] == 5
+    assert scores["confidence_auc"] == pytest.approx(5 / 6)  # of 6 right-wrong pairs, only 0.3 < 0.6 is lost
+    # bins: 0.2 (0 right), 0.3 (1), 0.6 (0), 0.8 (1), 0.9 (1): each 1/5 x |conf - right|
+    assert scores["ece"] == pytest.approx((0.2 + 0.7 + 0.6 + 0.2 + 0.1) / 5)
+    # 50 % of 5 keeps 3 (rounded up), 70 % keeps 4, 90 % keeps 5
+    assert scores["risk_coverage"] == {"50%": pytest.approx(2 / 3, abs=1e-4), "70%": 0.75, "90%": 0.6}
+    assert scores["coverage_cut"] == {"50%": 0.6, "70%": 0.3, "90%": 0.2}
+    empty = confidence_scores([{"scores": {}}])
+    assert empty["confidence_auc"] is None and empty["ece"] is None and empty["n"] == 0
+
+
+def test_score_row_judges_a_withdrawn_answer_on_its_draft() -> None:
+    from conftest import FIXTURES
+
+    from rag.datasets import load_squad
+    from rag.eval.scoring import score_row
+    from rag.types import Answer
+
+    items = load_squad(FIXTURES / "tiny_squad.json").items
+    answerable = next(i for i in items if i.answerable)
+    unanswerable = next(i for i in items if not i.answerable)
+    gold = answerable.answers[0]
+    withdrawn = Answer("I don't know.", True, reason="low_confidence", draft=gold, confidence=0.3)
+    assert score_row(answerable, withdrawn, None)["right"] is True  # type: ignore[arg-type]
+    assert score_row(answerable, Answer("nothing like it", False, confidence=0.9), _Scorer())["right"] is False
+    assert score_row(unanswerable, Answer(gold, False, confidence=0.9), _Scorer())["right"] is False
+    assert "confidence" not in score_row(answerable, Answer(gold, False), _Scorer())
+
+
+class _Scorer:
+    def score(self, answer: str, passages: object) -> float:
+        return 1.0

@@ -75,3 +75,25 @@ def test_post_ask_and_the_openai_endpoint_carry_the_confidence(tmp_path: Path, d
     assert isinstance(asked["confidence"], float) and asked["confidence"] > 0.5
     chat = client.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "What colour is the okapi?"}]}).json()
     assert chat["rag"]["reason"] == "low_confidence" and chat["rag"]["confidence"] < 0.5
+
+
+def test_rag_eval_reports_the_confidence_of_each_variant(tmp_path: Path, minilm) -> None:
+    """Confidence AUC, ECE, risk-coverage and the reliability plot; a stricter cut withdraws more
+    answers but is judged on the same candidates, so its confidence figures do not move."""
+    from conftest import FIXTURES
+
+    from rag.eval.harness import EvalRun, Harness
+
+    run = EvalRun(data=FIXTURES / "tiny_squad.json", out=tmp_path / "out", progress=False,
+                  variants=("default", "answer.min_confidence=0.99"),
+                  options={"answer.reader": str(reader_with(tmp_path, BLOCK))})
+    report = Harness(run, embedder=minilm).execute()["variants"]
+    loose, strict = report["default"]["confidence"], report["answer.min_confidence=0.99"]["confidence"]
+    assert loose["n"] == strict["n"] > 0 and loose["confidence_auc"] == strict["confidence_auc"]
+    assert 0.0 <= loose["ece"] <= 1.0 and set(loose["risk_coverage"]) == {"50%", "70%", "90%"}
+    assert report["answer.min_confidence=0.99"]["answer"]["refusal_rate"] >= report["default"]["answer"]["refusal_rate"]
+    rows = [json.loads(line) for line in (tmp_path / "out" / "answers.jsonl").read_text().splitlines()]
+    judged = [r["scores"] for r in rows if r["variant"] == "default" and "confidence" in r["scores"]]
+    assert len(judged) == loose["n"] and all(isinstance(s["right"], bool) for s in judged)
+    assert (tmp_path / "out" / "reliability.png").stat().st_size > 1000
+    assert "| confidence.confidence_auc |" in (tmp_path / "out" / "report.md").read_text()

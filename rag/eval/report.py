@@ -15,7 +15,8 @@ TABLE = [("retrieval", "recall_at_k"), ("retrieval", "mrr"), ("retrieval", "ndcg
          ("answer", "no_ans_accuracy"), ("answer", "exact"), ("answer", "f1"), ("answer", "contains_gold"), ("answer", "refusal_rate"),
          ("hallucination", "false_answer_rate"), ("hallucination", "unsupported_rate"),
          ("hallucination", "hallucination_rate"), ("hallucination", "detector_auc"),
-         ("hallucination", "reader_detector_auc")]
+         ("hallucination", "reader_detector_auc"), ("confidence", "confidence_auc"), ("confidence", "ece")]
+COVERAGES = ("50%", "70%", "90%")
 
 
 def _fmt(value: Any) -> str:
@@ -28,11 +29,16 @@ def comparison_rows(report: dict[str, Any]) -> list[tuple[str, list[str]]]:
     """The comparison table of a report.json: (metric, formatted value per variant) rows."""
     variants = report["variants"]
     names = list(variants)
-    rows = [(f"{section}.{key}", [_fmt(variants[n][section][key]) for n in names]) for section, key in TABLE]
+    rows = [(f"{section}.{key}", [_fmt(variants[n].get(section, {}).get(key)) for n in names]) for section, key in TABLE]
     for stage in (*STAGES, "time_to_first_token"):
         for stat in ("p50", "p95"):
             rows.append((f"latency.{stage} {stat} (s)", [_fmt(variants[n]["latency"][stage][stat])
                                                          for n in names]))
+    for share in COVERAGES:
+        rows.append((f"confidence.accuracy at {share} coverage",
+                     [_fmt(variants[n].get("confidence", {}).get("risk_coverage", {}).get(share)) for n in names]))
+        rows.append((f"confidence.cut for {share} coverage",
+                     [_fmt(variants[n].get("confidence", {}).get("coverage_cut", {}).get(share)) for n in names]))
     rows.append(("latency.tokens_per_s", [_fmt(variants[n]["latency"]["tokens_per_s"]) for n in names]))
     rows.append(("questions", [str(variants[n]["n_questions"]) for n in names]))
     rows.insert(0, ("engine", [str(variants[n].get("engine") or "n/a") for n in names]))
@@ -61,8 +67,12 @@ def markdown(report: dict[str, Any]) -> str:
               "hallucination_rate = answers to unanswerable questions plus unsupported answers to "
               "answerable ones, over all answers; detector_auc = ROC AUC of groundedness against correctness "
               f"(contains a gold answer or F1 >= {CORRECT_F1}), n/a without retrieved text; "
-              "reader_detector_auc = the same for the reader's support of generated answers (--reader-check).",
-              "", "Plots: `latency.png`, `metrics.png`, `groundedness.png`."]
+              "reader_detector_auc = the same for the reader's support of generated answers (--reader-check); "
+              "confidence_auc / ece = ROC AUC and expected calibration error (10 bins) of the verifier's confidence "
+              "against its label (F1 >= 0.5; any answer to an unanswerable question is wrong) over every "
+              "answer that carried one, withdrawn or not; accuracy at X coverage = the share right among the "
+              "X most confident of them, and its cut the `--min-confidence` that answers about X.",
+              "", "Plots: `latency.png`, `metrics.png`, `groundedness.png`, `reliability.png` (variants with a confidence)."]
     return "\n".join(lines) + "\n"
 
 
@@ -115,7 +125,36 @@ def plots(report: dict[str, Any], rows: Sequence[dict[str, Any]], out: Path) -> 
     plt.close(fig)
 
 
+def reliability_plot(rows: Sequence[dict[str, Any]], names: Sequence[str], out: Path) -> Path | None:
+    """Share right against mean confidence per bin, one line per variant that has confidences."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from rag.answer.verify.calibration import reliability
+
+    fig, ax = plt.subplots(figsize=(4.6, 4.6))
+    ax.plot([0, 1], [0, 1], linestyle=":", color="grey", label="perfectly calibrated")
+    drawn = 0
+    for name in names:
+        judged = [r["scores"] for r in rows if r["variant"] == name and r["scores"].get("confidence") is not None]
+        if judged:
+            points = reliability([s["confidence"] for s in judged], [s["right"] for s in judged])
+            ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=f"{name} ({len(judged)})")
+            drawn += 1
+    if drawn:
+        ax.set(xlabel="confidence", ylabel="share right (F1 >= 0.5)", xlim=(0, 1), ylim=(0, 1), title="reliability")
+        ax.legend(loc="upper left", fontsize=8)
+        fig.tight_layout()
+        fig.savefig(out / "reliability.png", dpi=110)
+    plt.close(fig)
+    return out / "reliability.png" if drawn else None
+
+
 def write_reports(report: dict[str, Any], rows: Sequence[dict[str, Any]], out: Path) -> None:
     (out / "report.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
     (out / "report.md").write_text(markdown(report), encoding="utf-8")
-    plots(report, [r for r in rows if r["variant"] in report["variants"]], out)
+    shown = [r for r in rows if r["variant"] in report["variants"]]
+    plots(report, shown, out)
+    reliability_plot(shown, list(report["variants"]), out)

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from rag.answer.groundedness import GroundednessScorer
+from rag.answer.verify.calibration import auc, coverage_cuts, expected_calibration_error, risk_coverage
 from rag.datasets import EvalItem
 from rag.documents import relative_path
 from rag.eval.metrics import (
@@ -68,7 +69,24 @@ def score_row(item: EvalItem, answer: Answer, scorer: GroundednessScorer) -> dic
         scores["exact"] = 0.0 if answer.refused else exact_match(answer.text, item.answers)
         scores["f1"] = 0.0 if answer.refused else f1_score(answer.text, item.answers)
         scores["contains_gold"] = 0.0 if answer.refused else contains_answer(answer.text, item.answers)
+    if answer.confidence is not None:  # the verifier's: judged on its candidate, kept or withdrawn
+        candidate = answer.text if answered else answer.draft
+        scores["confidence"] = answer.confidence
+        scores["right"] = bool(item.answerable and item.answers and candidate
+                               and f1_score(candidate, item.answers) >= CORRECT_F1)
     return scores
+
+
+def confidence_scores(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """How well the verifier's confidence sorts right from wrong candidates (label: F1 >= 0.5
+    against gold; any answer to an unanswerable question is wrong), over every question whose
+    answer carried one, withdrawn or not: ROC AUC, ECE (10 bins) and risk-coverage (accuracy of
+    the most confident 50/70/90 %, with the confidence cut that keeps them)."""
+    judged = [r for r in rows if r["scores"].get("confidence") is not None]
+    scores = [float(r["scores"]["confidence"]) for r in judged]
+    labels = [bool(r["scores"]["right"]) for r in judged]
+    return {"confidence_auc": auc(scores, labels), "ece": expected_calibration_error(scores, labels) if judged else None,
+            "risk_coverage": risk_coverage(scores, labels) if judged else {}, "coverage_cut": coverage_cuts(scores), "n": len(judged)}
 
 
 def squad2_scores(rows: Sequence[dict[str, Any]]) -> dict[str, float | None]:
@@ -145,6 +163,7 @@ def _aggregate(rows: Sequence[dict[str, Any]], threshold: float, index: dict[str
                                            [is_correct(r) for r in checked]) if checked else None,
             "groundedness_threshold": threshold,
             "n_unanswerable": len(unanswerable), "n_answered": len(answered)},
+        "confidence": confidence_scores(rows),
         "latency": {
             **{stage: _stats([t.get(stage, 0.0) for t in timings]) for stage in STAGES},
             "time_to_first_token": _stats([t["time_to_first_token"] for t in generated

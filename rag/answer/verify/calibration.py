@@ -4,6 +4,7 @@ fraction answered), and the threshold maximising SQuAD 2.0 F1."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -40,13 +41,25 @@ def expected_calibration_error(scores: Sequence[float], labels: Sequence[bool], 
 
 def risk_coverage(scores: Sequence[float], labels: Sequence[bool],
                   coverages: Sequence[float] = (0.5, 0.7, 0.9)) -> dict[str, float]:
-    """Accuracy of the answers kept when only the most confident `coverage` share is answered."""
+    """Accuracy of the answers kept when only the most confident `coverage` share (rounded up) is answered."""
     ranked = [y for _, y in sorted(zip(scores, labels), key=lambda t: -t[0])]
     out = {}
     for c in coverages:
-        kept = ranked[:max(1, round(c * len(ranked)))] if ranked else []
+        kept = ranked[:_kept(c, len(ranked))] if ranked else []
         out[f"{round(c * 100)}%"] = round(sum(kept) / len(kept), 4) if kept else 0.0
     return out
+
+
+def coverage_cuts(scores: Sequence[float], coverages: Sequence[float] = (0.5, 0.7, 0.9)) -> dict[str, float]:
+    """The confidence of the last answer kept at each coverage of risk_coverage: the threshold
+    (`--min-confidence`) that answers about that share."""
+    ranked = sorted(scores, reverse=True)
+    return {f"{round(c * 100)}%": round(ranked[_kept(c, len(ranked)) - 1], 4) for c in coverages} if ranked else {}
+
+
+def _kept(coverage: float, n: int) -> int:
+    """How many of n answers a coverage keeps: at least that share, at least one."""
+    return max(1, math.ceil(round(coverage * n, 9)))
 
 
 def plot_reliability(scores: Sequence[float], labels: Sequence[bool], path: Path, title: str) -> Path:
