@@ -128,3 +128,68 @@ def test_fit_verifier_fits_on_two_thirds_and_reports_on_the_rest(tmp_path) -> No
     # Refusing by the fitted confidence scores as the gap rule does when the gap is all there is.
     assert report["squad2_f1_at_threshold"] == pytest.approx(report["squad2_f1_gap_rule"], abs=0.03)
     assert (tmp_path / "reliability.png").stat().st_size > 1000
+
+
+class _Read:
+    """A reader's reading as SpanReader.read gives it (the fields the generated check uses)."""
+
+    def __init__(self, passage: int, text: str, gap: float) -> None:
+        self.passage, self.text, self.gap = passage, text, gap
+        self.start = TEXTS[passage].index(text) if passage >= 0 else 0
+        self.end = self.start + len(text)
+
+
+def test_a_generated_answer_is_checked_where_it_lies_and_against_the_readers_span() -> None:
+    from rag.answer.verify.generated import generated_features
+
+    question = "Who described packet switching at NPL?"
+    copied = generated_features(question, "Donald Davies", hits(), _Read(1, "Donald Davies", 3.0))
+    assert copied["verbatim"] == 1.0 and copied["reader_f1"] == 1.0
+    assert copied["chunk_rank"] == pytest.approx(1 / 2) and copied["gap"] == 3.0  # chunk 2 holds it
+    # Written in its own words: placed at the reader's span; "davies" of 2 words each side ("a" is dropped).
+    reworded = generated_features(question, "Davies, a researcher", hits(), _Read(1, "Donald Davies", 3.0))
+    assert reworded["verbatim"] == 0.0 and reworded["reader_f1"] == pytest.approx(0.5)
+    assert reworded["chunk_rank"] == pytest.approx(1 / 2)
+    # Against a reader that found nothing to read: no location, no agreement, the lowest gap.
+    lost = generated_features(question, "Davies", hits(), _Read(-1, "", float("-inf")))
+    assert lost["reader_f1"] == 0.0 and lost["gap"] == -20.0 and lost["verbatim"] == 1.0
+
+
+def test_generated_answers_carry_the_checks_confidence_and_refusals_none() -> None:
+    from rag.answer.generative import GenerativeAnswerer
+    from rag.fakes import ExtractiveGenerator
+
+    seen = []
+
+    def check(question: str, text: str, read: tuple[Hit, ...]) -> float:
+        seen.append((question, text, len(read)))
+        return 0.25
+
+    answerer = GenerativeAnswerer(ExtractiveGenerator(), "{context}\nQuestion: {question}", "I don't know.",
+                                  mode="free", check=check)
+    draft = _drafted(answerer.draft("Who developed packet switching at RAND?", tuple(hits())))
+    assert not draft.refused and draft.confidence == 0.25 and seen[0][1] == draft.text
+    refused = _drafted(answerer.draft("Zebra okapi giraffe?", tuple(hits())))
+    assert refused.refused and refused.confidence is None and len(seen) == 1
+    assert answerer.capped(16).check is check
+
+
+def test_a_generator_verifier_block_is_read_with_its_own_features_and_named_when_bad() -> None:
+    from rag.answer.verify.features import GENERATED_FEATURES
+
+    block = {"features": ["reader_f1"], "mean": [0.0], "scale": [1.0], "weights": [4.0], "bias": -2.0,
+             "threshold": 0.5}
+    model = Verifier.from_card(block, "card.json", "generator_verifier", GENERATED_FEATURES)
+    assert model.confidence({"reader_f1": 1.0}) > 0.85 > 0.15 > model.confidence({"reader_f1": 0.0})
+    with pytest.raises(VerifierCardError, match="card.json: verifier.features holds unknown features"):
+        Verifier.from_card(block, "card.json")  # the reader's verifier has no reader_f1
+    with pytest.raises(VerifierCardError, match="generator_verifier.bias must be a finite number"):
+        Verifier.from_card({**block, "bias": None}, "card.json", "generator_verifier", GENERATED_FEATURES)
+
+
+def _drafted(pieces):  # type: ignore[no-untyped-def]
+    while True:
+        try:
+            next(pieces)
+        except StopIteration as done:
+            return done.value

@@ -97,3 +97,65 @@ def test_rag_eval_reports_the_confidence_of_each_variant(tmp_path: Path, minilm)
     assert len(judged) == loose["n"] and all(isinstance(s["right"], bool) for s in judged)
     assert (tmp_path / "out" / "reliability.png").stat().st_size > 1000
     assert "| confidence.confidence_auc |" in (tmp_path / "out" / "report.md").read_text()
+
+
+GENERATED = {"features": ["reader_f1"], "mean": [0.0], "scale": [1.0], "weights": [4.0], "bias": -2.0,
+             "threshold": 0.5}  # confidence = sigmoid(4 x reader_f1 - 2): right when the reader agrees
+
+
+def test_generated_answers_carry_the_readers_check_and_a_low_one_is_refused(tmp_path: Path, demo_index: Path,
+                                                                           minilm) -> None:
+    from rag.fakes import ExtractiveGenerator
+    from rag.pipeline import Pipeline
+
+    folder = reader_with(tmp_path, BLOCK)
+    card = json.loads((folder / "card.json").read_text())
+    (folder / "card.json").write_text(json.dumps({**card, "generator_verifier": GENERATED}))
+
+    def pipe(**options: object) -> Pipeline:
+        return Pipeline(index=demo_index, embedder=minilm, engine="generator", generator=ExtractiveGenerator(),
+                        mode="free", min_support=None, **{"answer.reader": str(folder), **options})
+
+    answer = pipe().ask("Who invented packet switching?")
+    reader_span = Pipeline(index=demo_index, embedder=minilm, **{"answer.reader": str(folder)}).ask(
+        "Who invented packet switching?").text
+    from rag.answer.match import f1_score
+
+    expected = 1 / (1 + pow(2.718281828, -(4 * f1_score(answer.draft or answer.text, [reader_span]) - 2)))
+    assert answer.engine == "generator" and answer.confidence == pytest.approx(expected, abs=1e-3)
+    strict = pipe(**{"answer.min_confidence": 0.999}).ask("Who invented packet switching?")
+    assert strict.refused and strict.reason == "low_confidence" and strict.confidence == answer.confidence
+    assert pipe().chain(closed_book=True).answerer.check is None  # nothing retrieved to check
+
+
+def test_calibrate_fits_the_readers_and_the_generators_verifier_into_the_card(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from conftest import FIXTURES
+
+    from rag.answer.generative import GenerativeAnswerer
+    from rag.answer.prompt import load_template
+    from rag.answer.verify.features import FEATURES, GENERATED_FEATURES
+    from rag.fakes import ExtractiveGenerator
+
+    folder = reader_with(tmp_path, BLOCK)
+    data = json.loads((FIXTURES / "tiny_squad.json").read_text())  # both articles held back, one more to train
+    filler = {"context": "Okapis live in the Congo.", "qas": [{"id": "f1", "question": "Where do okapis live?",
+              "is_impossible": False, "answers": [{"text": "the Congo", "answer_start": 15}]}]}
+    data["data"].append({"title": "Okapi", "paragraphs": [filler]})
+    (tmp_path / "squad.json").write_text(json.dumps(data))
+    args = ["train-reader", "--data", str(tmp_path / "squad.json"), "--out", str(folder),
+            "--calibration-articles", "Normans,Packet_switching", "--work", str(tmp_path / "work"), "--json"]
+    assert main([*args, "--calibrate"]) == 0
+    block = json.loads(capsys.readouterr().out)
+    card = json.loads((folder / "card.json").read_text())
+    assert card["verifier"] == block and block["features"] == list(FEATURES) and block != BLOCK
+    assert block["fit_questions"] + block["report_questions"] == 24 and 0.0 <= block["threshold"] <= 1.0
+    assert (tmp_path / "work" / "reliability.png").is_file()
+    # The generator's: its answers (a fake generator here) checked by the reader.
+    monkeypatch.setattr("rag.train_reader.verifier._generating", lambda pipeline: GenerativeAnswerer(
+        ExtractiveGenerator(), load_template(None), "I don't know.", 64, "free"))
+    assert main([*args, "--calibrate", "generator"]) == 0
+    generated = json.loads(capsys.readouterr().out)
+    card = json.loads((folder / "card.json").read_text())
+    assert card["generator_verifier"] == generated and card["verifier"] == block  # the reader's is kept
+    assert generated["features"] == list(GENERATED_FEATURES) and generated["report_questions"] > 0

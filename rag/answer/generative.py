@@ -25,14 +25,18 @@ class GenerativeAnswerer:
         template: the prompt template's text (rag.answer.prompt.load_template).
         refusal: the refusal sentence; max_new_tokens: the answer's length limit.
         mode: "free", or "extractive" (only a verbatim span of one block, or the refusal).
+        check: (question, answer, hits) -> the probability the answer is right, or None
+            (rag.answer.verify.generated.GeneratedCheck); None = answers carry no confidence.
     """
 
     engine = "generator"
     withdraw_reason = "refusal_threshold"
 
     def __init__(self, generator: Generator | Callable[[], Generator], template: str, refusal: str,
-                 max_new_tokens: int = 128, mode: str = "free") -> None:
+                 max_new_tokens: int = 128, mode: str = "free",
+                 check: Callable[[str, str, tuple[Hit, ...]], float | None] | None = None) -> None:
         self._generator = generator
+        self.check = check
         self.template = template
         self.refusal = refusal
         self.max_new_tokens = max_new_tokens
@@ -61,7 +65,7 @@ class GenerativeAnswerer:
         lower answer length limit."""
         shared = self._generator if self.loaded else (lambda: self.generator)
         return GenerativeAnswerer(shared, self.template, self.refusal,
-                                  min(max_new_tokens, self.max_new_tokens), self.mode)
+                                  min(max_new_tokens, self.max_new_tokens), self.mode, self.check)
 
     def draft(self, question: str, hits: tuple[Hit, ...]) -> PyGenerator[str, None, Draft]:
         """Prompt, generate and read back one answer from `hits` in the order given."""
@@ -90,8 +94,10 @@ class GenerativeAnswerer:
         if span is not None and report.span is not None:  # extractive: the text is the span
             text = prompt.texts[span.block - 1][span.start:span.end]
         cited = cited_blocks(text, len(prompt.hits)) or ((span.block,) if span else ())
+        confidence = None if refused or self.check is None else self.check(question, text, prompt.hits)
         return Draft(text, refused, prompt.hits, span, margin, cited, seconds=seconds, first_piece=first,
-                     tokens=report.tokens, input_tokens=report.prompt_tokens or prompt.tokens)
+                     tokens=report.tokens, input_tokens=report.prompt_tokens or prompt.tokens,
+                     confidence=confidence)
 
 
 def _span(text: str, prompt: Prompt, decoded: tuple[int, int, int] | None) -> Span | None:

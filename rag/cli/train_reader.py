@@ -52,8 +52,10 @@ def _register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--encoder", metavar="DIR", help="encoder folder (default: the packaged all-MiniLM-L6-v2)")
     p.add_argument("--config", metavar="FILE", help="TOML configuration (retrieval k, chunking)")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in the work folder")
-    p.add_argument("--calibrate", action="store_true", help="train nothing: fit the answer verifier of the "
-                   "reader in READER_DIR on --calibration-articles asked through retrieval, into its card")
+    p.add_argument("--calibrate", nargs="?", const="reader", choices=("reader", "generator"),
+                   help="train nothing: fit the answer verifier of the reader in READER_DIR (or, with "
+                   "'generator', of the configured generator's answers checked by that reader) on "
+                   "--calibration-articles asked through retrieval, into its card")
     p.add_argument("--json", action="store_true", help="print the card as JSON")
 
 
@@ -94,12 +96,12 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
     if args.calibrate:
         from rag.train_reader.verifier import calibrate_verifier
 
-        block = calibrate_verifier(run)
+        block = calibrate_verifier(run, args.calibrate)
         print(json.dumps(block, indent=2) if args.json else
-              f"verifier fitted on {block['fit_questions']} questions of {', '.join(block['articles'])}: "
+              f"{args.calibrate} verifier fitted on {block['fit_questions']} questions of {', '.join(block['articles'])}: "
               f"threshold {block['threshold']}; on {block['report_questions']} held back: AUC {block['auc']} "
-              f"(gap alone {block['gap_auc']}), ECE {block['ece']}, SQuAD 2.0 F1 {block['squad2_f1_at_threshold']} "
-              f"(gap rule {block['squad2_f1_gap_rule']})")
+              f"({'gap' if args.calibrate == 'reader' else 'generator margin'} alone {block['gap_auc']}), ECE {block['ece']}, SQuAD 2.0 F1 {block['squad2_f1_at_threshold']} "
+              f"({'gap' if args.calibrate == 'reader' else 'margin'} rule {block['squad2_f1_gap_rule']})")
         return 0
     card = train_reader(run)
     if args.json:

@@ -144,9 +144,11 @@ class Components:
 
     def min_confidence(self, engine: str | None = None) -> float | None:
         """The verifier's refusal cut (it replaces the margin rule): answer.min_confidence, else
-        the card's; None without a verifier in the reader's card or calibrated_refusal off."""
+        the card's; None without a verifier for the engine in the reader's card (the generator's
+        is "generator_verifier") or calibrated_refusal off."""
         a = self.config.answer
-        block = self._reader_card().get("verifier") if a.calibrated_refusal and (engine or a.engine) == "reader" else None
+        name = "verifier" if (engine or a.engine) == "reader" else "generator_verifier"
+        block = self._reader_card().get(name) if a.calibrated_refusal else None
         if block is None:
             return None
         return a.min_confidence if a.min_confidence is not None else float(block["threshold"])
@@ -184,8 +186,13 @@ class Components:
                 return ReaderAnswerer(self._reader, c.prompt.refusal)
             check_tokenizer(resolve_reader(c.answer.reader))  # a bad reader is an error now, not at the first question
             return ReaderAnswerer(self.reader, c.prompt.refusal)
+        check = None
+        if not closed_book and "generator_verifier" in self._reader_card():
+            from rag.answer.verify.generated import GeneratedCheck
+
+            check = GeneratedCheck(self.reader)  # the reader loads with the first answer it checks
         return GenerativeAnswerer(self.generator, load_template(c.prompt.template, closed_book), c.prompt.refusal,
-                                  c.generator.max_new_tokens, c.answer.mode)
+                                  c.generator.max_new_tokens, c.answer.mode, check)
 
     def lexical_index(self) -> LexicalIndex:
         """The BM25 index kept beside the store (`retrieval.lexical_path`, else

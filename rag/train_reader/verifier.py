@@ -51,18 +51,51 @@ def verifier_rows(reader: Any, retriever: Any, questions: Sequence[Any], k: int,
     return rows
 
 
+def generated_rows(answerer: Any, reader: Any, retriever: Any, questions: Sequence[Any], k: int,
+                   progress: bool = False) -> list[VerifierRow]:
+    """Each question retrieved and answered by the generator (no threshold, no support check),
+    the features of its answer with the reader as the check, its F1; `gap` holds the generator's
+    own margin (the rule the verifier replaces)."""
+    from rag.answer.verify.generated import generated_features
+
+    rows = []
+    for q in tqdm(questions, desc="generated", unit="q", disable=not progress):
+        hits = retriever.retrieve(q.question, k).hits
+        draft = _drained(answerer.draft(q.question, hits)) if hits else None
+        answered = draft is not None and not draft.refused and bool(draft.text.strip())
+        features: dict[str, float] = {}
+        if answered:
+            features = generated_features(q.question, draft.text, draft.hits,
+                                          reader.read(q.question, [h.chunk.text for h in draft.hits]))
+        f1 = f1_score(draft.text, [a for a, _ in q.answers]) if answered and q.answers else 0.0
+        margin = draft.margin if answered and draft.margin is not None else 0.0
+        rows.append(VerifierRow(features, bool(q.answers), answered, f1, margin if answered else None))
+    return rows
+
+
+def _drained(pieces: Any) -> Any:
+    """The Draft an answerer's draft generator returns, its streamed pieces dropped."""
+    while True:
+        try:
+            next(pieces)
+        except StopIteration as done:
+            return done.value
+
+
 def _cut(rows: Sequence[VerifierRow], score: Any) -> list[CalibrationRow]:
     return [CalibrationRow(score(r) if r.answered else None, r.answerable, not r.answered, r.f1) for r in rows]
 
 
-def fit_verifier(rows: Sequence[VerifierRow], seed: int, plot: Path | None = None) -> tuple[Verifier, dict[str, Any]]:
-    """The verifier fitted on two thirds of `rows`, and its report on the rest."""
+def fit_verifier(rows: Sequence[VerifierRow], seed: int, plot: Path | None = None,
+                 features: Sequence[str] = FEATURES) -> tuple[Verifier, dict[str, Any]]:
+    """The verifier over `features` fitted on two thirds of `rows`, and its report on the rest
+    (the gap-only rule's figures come from each row's `gap`)."""
     order = list(range(len(rows)))
     random.Random(seed).shuffle(order)
     cut = round(len(rows) * 2 / 3)
     fit_rows = [rows[i] for i in order[:cut] if rows[i].answered]
     held = [rows[i] for i in order[cut:]]
-    model = fit_logistic([r.features for r in fit_rows], [r.right for r in fit_rows], FEATURES)
+    model = fit_logistic([r.features for r in fit_rows], [r.right for r in fit_rows], features)
     fitted = [rows[i] for i in order[:cut]]
 
     def confidence(row: VerifierRow) -> float:
@@ -92,12 +125,13 @@ def _round(value: float | None) -> float | None:
     return round(value, 4) if value is not None else None
 
 
-def calibrate_verifier(run: Any) -> dict[str, Any]:
-    """Fit the verifier of the reader in `run.out` on the run's calibration articles, asked
-    through retrieval as `ask` asks, and write it into the reader's card.json.
+def calibrate_verifier(run: Any, engine: str = "reader") -> dict[str, Any]:
+    """Fit the verifier of the reader in `run.out` (engine "reader"), or of generated answers
+    checked by it ("generator": the configured generator answers), on the run's calibration
+    articles asked through retrieval as `ask` asks, and write it into the reader's card.json.
 
     Returns:
-        The card's new "verifier" block.
+        The card's new "verifier" (or "generator_verifier") block.
 
     Raises:
         InputError: no calibration articles, or a reader folder without a card.
@@ -105,6 +139,7 @@ def calibrate_verifier(run: Any) -> dict[str, Any]:
     import json
 
     from rag.answer.reader.reader import SpanReader
+    from rag.answer.verify.features import GENERATED_FEATURES
     from rag.errors import InputError
     from rag.train_reader.retrieved import index_articles
     from rag.train_reader.run import split_questions
@@ -120,10 +155,25 @@ def calibrate_verifier(run: Any) -> dict[str, Any]:
     names = list(dict.fromkeys(q.article for q in questions))
     work = run.work_dir()
     pipeline = index_articles(run.config, [articles[a] for a in names], work / "calibration", run.progress)
-    rows = verifier_rows(SpanReader(run.out), pipeline.retriever(), questions, run.config.retrieval.k, run.progress)
-    model, report = fit_verifier(rows, run.settings.seed, work / "reliability.png")
+    reader, k = SpanReader(run.out), run.config.retrieval.k
+    if engine == "reader":
+        rows = verifier_rows(reader, pipeline.retriever(), questions, k, run.progress)
+        model, report = fit_verifier(rows, run.settings.seed, work / "reliability.png")
+    else:
+        rows = generated_rows(_generating(pipeline), reader, pipeline.retriever(), questions, k, run.progress)
+        model, report = fit_verifier(rows, run.settings.seed, work / "reliability-generator.png", GENERATED_FEATURES)
     block = model.to_card(articles=names, **report)
     card = json.loads(card_path.read_text(encoding="utf-8"))
-    card["verifier"] = block
+    card["verifier" if engine == "reader" else "generator_verifier"] = block
     card_path.write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
     return block
+
+
+def _generating(pipeline: Any) -> Any:
+    """The configured generator's answerer, with no confidence of its own (it is being fitted)."""
+    from rag.answer.generative import GenerativeAnswerer
+    from rag.answer.prompt import load_template
+
+    c = pipeline.config
+    return GenerativeAnswerer(pipeline.generator(), load_template(c.prompt.template), c.prompt.refusal,
+                              c.generator.max_new_tokens, c.answer.mode)

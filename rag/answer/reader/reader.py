@@ -63,6 +63,7 @@ class SpanReader:
         config = check_tokenizer(self.folder)
         self.card = read_card(self.folder)
         self.verifier = verifier_of(self.card, self.folder)
+        self.generated_verifier = generated_verifier_of(self.card, self.folder)
         self.tokenizer = ReaderTokenizer(self.folder / "tokenizer.json")
         self.max_length = int(max_length or config.get("reader_max_length", 256))
         self.stride = int(stride if stride is not None else config.get("reader_stride", 96))
@@ -106,3 +107,17 @@ def verifier_of(card: dict[str, Any], folder: Path) -> Verifier | None:
             log.info("reader %s has no verifier in its card: answers are refused by the no-answer gap alone", folder.name)
         return None
     return Verifier.from_card(card["verifier"], str(folder / "card.json"))
+
+
+def generated_verifier_of(card: dict[str, Any], folder: Path) -> Verifier | None:
+    """The verifier of generated answers in a reader's card (None when it has none).
+
+    Raises:
+        VerifierCardError: a malformed block (the message names the field).
+    """
+    from rag.answer.verify.features import GENERATED_FEATURES
+
+    if "generator_verifier" not in card:
+        return None
+    return Verifier.from_card(card["generator_verifier"], str(folder / "card.json"), "generator_verifier",
+                              GENERATED_FEATURES)

@@ -19,6 +19,7 @@ from rag.types import Hit
 
 FEATURES = ("gap", "chunk_rank", "chunk_score", "below_top", "agreement", "question_overlap", "type_fit",
             "span_words", "echoes_question")
+GENERATED_FEATURES = (*FEATURES, "reader_f1", "verbatim")  # a generated answer's (rag.answer.verify.generated)
 _YEAR = re.compile(r"\b(1\d{3}|20\d{2})s?\b")
 _MONTH = re.compile(r"\b(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b", re.IGNORECASE)
 _NUMBER = re.compile(r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|hundred|thousand|million|"

@@ -52,37 +52,40 @@ class Verifier:
                 "bias": round(self.bias, 6), "threshold": round(self.threshold, 6), "label": self.label, **extra}
 
     @classmethod
-    def from_card(cls, block: Any, where: str = "card.json") -> Verifier:
-        """The verifier of a card's "verifier" block.
+    def from_card(cls, block: Any, where: str = "card.json", name: str = "verifier",
+                  known: Sequence[str] | None = None) -> Verifier:
+        """The verifier of a card's "verifier" block (or the block `name`, whose features must be
+        among `known`, FEATURES by default).
 
         Raises:
             VerifierCardError: a missing or malformed field (the message names it).
         """
         if not isinstance(block, Mapping):
-            raise VerifierCardError(f"{where}: 'verifier' must be an object; got {type(block).__name__}")
+            raise VerifierCardError(f"{where}: {name!r} must be an object; got {type(block).__name__}")
         names = block.get("features")
         if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
-            raise VerifierCardError(f"{where}: verifier.features must be a non-empty list of feature names")
+            raise VerifierCardError(f"{where}: {name}.features must be a non-empty list of feature names")
         from rag.answer.verify.features import FEATURES
 
-        unknown = [n for n in names if n not in FEATURES]
+        known = tuple(known or FEATURES)
+        unknown = [n for n in names if n not in known]
         if unknown:
-            raise VerifierCardError(f"{where}: verifier.features holds unknown features {unknown}; "
-                                    f"known: {', '.join(FEATURES)}")
+            raise VerifierCardError(f"{where}: {name}.features holds unknown features {unknown}; "
+                                    f"known: {', '.join(known)}")
         vectors = {}
         for key in ("mean", "scale", "weights"):
             value = block.get(key)
             if not isinstance(value, list) or len(value) != len(names) or \
                     not all(isinstance(x, (int, float)) and math.isfinite(x) for x in value):
-                raise VerifierCardError(f"{where}: verifier.{key} must be a list of {len(names)} finite numbers")
+                raise VerifierCardError(f"{where}: {name}.{key} must be a list of {len(names)} finite numbers")
             vectors[key] = tuple(float(x) for x in value)
         if any(s <= 0 for s in vectors["scale"]):
-            raise VerifierCardError(f"{where}: verifier.scale must hold numbers > 0")
+            raise VerifierCardError(f"{where}: {name}.scale must hold numbers > 0")
         for key in ("bias", "threshold"):
             if not isinstance(block.get(key), (int, float)) or not math.isfinite(block[key]):
-                raise VerifierCardError(f"{where}: verifier.{key} must be a finite number")
+                raise VerifierCardError(f"{where}: {name}.{key} must be a finite number")
         if not 0.0 <= float(block["threshold"]) <= 1.0:
-            raise VerifierCardError(f"{where}: verifier.threshold must be a probability from 0 to 1")
+            raise VerifierCardError(f"{where}: {name}.threshold must be a probability from 0 to 1")
         return cls(tuple(names), vectors["mean"], vectors["scale"], vectors["weights"], float(block["bias"]),
                    float(block["threshold"]), str(block.get("label", LABEL)))
 
