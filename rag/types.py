@@ -15,8 +15,11 @@ class Page:
         source: path relative to the ingested root, with forward slashes.
         page: 1-based page number for paginated formats (PDF), None otherwise.
         text: extracted text.
-        kind: the loader that produced it ("txt", "md", "pdf", "html").
+        kind: the loader that produced it ("txt", "md", "pdf", "html", ...).
         title: the document's title where its loader finds one (a PDF's running header), else "".
+        section: the section the whole page belongs to (a slide's title, a sheet), else "".
+        headings: its text marks sections with Markdown headings (Markdown, HTML, Word), which
+            the chunker turns into each chunk's section (under `section`, when both are set).
     """
 
     source: str
@@ -24,6 +27,8 @@ class Page:
     text: str
     kind: str = "txt"
     title: str = ""
+    section: str = ""
+    headings: bool = False
 
 
 @dataclass(frozen=True)

@@ -62,7 +62,7 @@ def test_markdown_headings_become_sections() -> None:
     md = "# Title\n\nIntro text.\n\n## Part A\n\nAlpha.\n\n### Deep\n\nDeeper.\n\n```\n# not a heading\n```\n\n## Part B\n\nBeta."
     assert [s for s, _ in markdown_sections(md)] == ["Title", "Title > Part A", "Title > Part A > Deep",
                                                      "Title > Part B"]
-    chunks = Chunker(word_count, 256, 100, 10).split_page(Page("a.md", None, md, "md"))
+    chunks = Chunker(word_count, 256, 100, 10).split_page(Page("a.md", None, md, "md", headings=True))
     assert {c.section for c in chunks} == {"Title", "Title > Part A", "Title > Part A > Deep", "Title > Part B"}
     assert any("# not a heading" in c.text for c in chunks)
 

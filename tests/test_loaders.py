@@ -107,8 +107,8 @@ def test_discover_rejects_missing_folder(tmp_path: Path) -> None:
 
 def test_discover_takes_one_document_as_a_root_of_its_own(tmp_path: Path) -> None:
     (tmp_path / "manual.pdf").write_bytes(b"%PDF")
-    (tmp_path / "photo.png").write_bytes(b"x")
+    (tmp_path / "photo.xyz").write_bytes(b"x")
     found, ignored = discover(tmp_path / "manual.pdf")
     assert [(f.path, f.source) for f in found] == [(tmp_path / "manual.pdf", "manual.pdf")] and ignored == 0
-    with pytest.raises(InputError, match="'.*photo.png' is not a .txt, .md, .pdf or .html file"):
-        discover(tmp_path / "photo.png")
+    with pytest.raises(InputError, match=r"'.*photo.xyz' is not a document of a known format \(.*\.md.*\.pdf.*\.txt\)"):
+        discover(tmp_path / "photo.xyz")

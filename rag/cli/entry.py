@@ -64,6 +64,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"embedding model: {info['embedding_model']} ({info['embedding_dimension']} dims)")
     print(f"chunker: {info['chunker']}")
     print(f"{len(info['roots'])} roots, {info['files']} files, {info['chunks']} chunks")
+    print("formats read: " + ", ".join(f"{kind} ({' '.join(ext)})" for kind, ext in info["formats"].items()))
     for r in info["roots"]:
         flag = "  [interrupted: ingest it again]" if r.get("interrupted") else ""
         print(f"  root {r['label']}: {r['documents']} documents, {r['chunks']} chunks, {r['path'] or '?'}{flag}")

@@ -140,8 +140,10 @@ class Chunker:
         return [p for p in pieces if p.strip()]
 
     def split_page(self, page: Page) -> list[Chunk]:
-        """Chunks of one page; Markdown (and HTML-derived) headings become the section."""
-        sections = markdown_sections(page.text) if page.kind in ("md", "html") else [("", page.text)]
+        """Chunks of one page; its section, and the Markdown headings in its text, become the section."""
+        sections = markdown_sections(page.text) if page.headings else [("", page.text)]
+        if page.section:
+            sections = [(" > ".join(p for p in (page.section, name) if p), text) for name, text in sections]
         chunks: list[Chunk] = []
         for section, text in sections:
             for piece in self.split_text(text):

@@ -40,9 +40,8 @@ from rag.documents import (
 from rag.embedding import Embedder
 from rag.errors import LoadError, NothingToIngestError
 from rag.ingest.chunking import Chunker
-from rag.ingest.loaders import discover, load_bytes, read_bytes
+from rag.ingest.loaders import discover, extensions_text, load_bytes, read_bytes, signature
 from rag.ingest.migrate import migrate, needs_migration
-from rag.ingest.pdf import extractor_signature
 from rag.ingest.report import IngestReport
 from rag.ingest.writes import Work, mark_written, remove_sources, write_group
 from rag.retrieval.lexical import LexicalIndex, sync_with_store
@@ -77,14 +76,13 @@ def plan_removals(manifest: dict[str, ManifestEntry], label: str, present: set[s
 def _plan(root: Path, label: str, store: Store, chunker: Chunker, report: IngestReport,
           confine: bool, replace: bool, pdf_extractor: str) -> tuple[list[Work], list[str]]:
     """Read every file of the root, keep the new or changed ones chunked (a PDF read by
-    another extractor counts as changed); list the documents this run removes (plan_removals)."""
-    signature = extractor_signature(pdf_extractor)
+    another extractor, or any file by another version of its loader, counts as changed); list the documents this run removes (plan_removals)."""
     files, report.files_ignored = discover(root, confine)
     report.files_seen = len(files)
     manifest = store.manifest()
     if not files:
         held = sum(s.startswith(label + "/") for s in manifest)
-        raise NothingToIngestError(f"no .txt, .md, .pdf or .html files under {str(root)!r} "
+        raise NothingToIngestError(f"no documents of a known format ({extensions_text()}) under {str(root)!r} "
                                    f"({report.files_ignored} other file(s) ignored); nothing was changed"
                                    + (f": to remove its root's {held} documents, `rag forget {label}`" if held else ""))
     work: list[Work] = []
@@ -98,7 +96,7 @@ def _plan(root: Path, label: str, store: Store, chunker: Chunker, report: Ingest
             data = read_bytes(found.path)
             file_hash = hashlib.sha256(data).hexdigest()
             old = manifest.get(source)
-            extractor = signature if found.source.lower().endswith(".pdf") else ""
+            extractor = signature(found.source, pdf_extractor)
             if old and old.status == "complete" and old.file_hash == file_hash \
                     and old.chunker == chunker.signature and old.extractor == extractor:
                 report.files_unchanged += 1

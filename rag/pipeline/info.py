@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TypedDict
 
 from rag.documents import LAYOUT_KEY, ingesting_of, legacy_root, root_label, roots_of
+from rag.ingest.loaders import loaders
 from rag.store.base import Store
 
 
@@ -38,6 +39,7 @@ class IndexInfo(TypedDict):
     files: int
     chunks: int
     sources: list[DocumentInfo]
+    formats: dict[str, list[str]]  # each registered loader's extensions, by kind: what an ingest reads
 
 
 class IngestPlan(TypedDict):
@@ -77,4 +79,5 @@ def index_info(store: Store, where: str, collection: str) -> IndexInfo:
     return IndexInfo(index=where, collection=collection, embedding_model=meta.get("embedding_model"),
                      embedding_dimension=meta.get("embedding_dimension"), chunker=meta.get("chunker"),
                      layout=meta.get(LAYOUT_KEY) or 1, roots=[roots[k] for k in sorted(roots)],
-                     files=len(files), chunks=store.count(), sources=files)
+                     files=len(files), chunks=store.count(), sources=files,
+                     formats={loader.kind: list(loader.extensions) for loader in loaders()})
