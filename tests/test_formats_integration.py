@@ -11,7 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from formats_helpers import write_docx, write_eml, write_epub, write_pptx, write_xlsx
+from formats_helpers import write_docx, write_eml, write_epub, write_pptx, write_scanned_pdf, write_xlsx
+
+from rag.ingest import ocr
 
 pytestmark = pytest.mark.integration
 
@@ -37,10 +39,14 @@ def test_every_fact_of_a_mixed_folder_is_answered_from_its_file(tmp_path: Path, 
     write_epub(docs / "book.epub")
     write_eml(docs / "mail.eml")
     (docs / "notes.txt").write_text("The canteen opens at noon on weekdays.")
+    questions = list(QUESTIONS)
+    if ocr.available():  # CI installs tesseract; elsewhere tests/test_ocr.py says it skipped
+        write_scanned_pdf(docs / "scan.pdf")
+        questions.append(("At what temperature is the archive vault kept?", "14 degrees", "scan.pdf", 1))
     pipeline = Pipeline(index=tmp_path / "index", embedder=minilm, **{"answer.calibrated_refusal": False})
     report = pipeline.ingest(docs, progress=False)
-    assert report.files_seen == 7 and not report.files_failed and report.files_ignored == 0
-    for question, word, name, where in QUESTIONS:
+    assert report.files_seen == 7 + (len(questions) - len(QUESTIONS)) and not report.files_failed and report.files_ignored == 0
+    for question, word, name, where in questions:
         answer = pipeline.ask(question)
         assert not answer.refused and word in answer.text, (question, answer.text, answer.reason)
         cited = answer.sources[answer.span.block - 1]

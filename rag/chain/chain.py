@@ -152,7 +152,7 @@ class RagChain:
         """Hits as reported to the user (snippets of `snippet_chars`)."""
         n = self.settings.snippet_chars
         return tuple(Source(h.chunk.source, h.chunk.page, h.chunk.id, h.score,
-                            h.chunk.text[:n] + ("…" if len(h.chunk.text) > n else ""), h.chunk.section)
+                            h.chunk.text[:n] + ("…" if len(h.chunk.text) > n else ""), h.chunk.section, h.chunk.ocr)
                      for h in hits)
 
     def _run(self, question: str, k: int, chunk_filter: ChunkFilter | None,

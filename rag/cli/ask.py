@@ -132,6 +132,17 @@ def _show(args: argparse.Namespace, stream: Any) -> int:
     return 0
 
 
+UNITS = {".pptx": "slide", ".epub": "chapter", ".tif": "frame", ".tiff": "frame"}  # what a page is, by format
+
+
+def cite(s: Any) -> str:
+    """How a source is cited: 'deck.pptx, slide 4, section "Launch"' (OCR text marked)."""
+    unit = next((u for ext, u in UNITS.items() if s.source.lower().endswith(ext)), "page")
+    page = f", {unit} {s.page}" if s.page is not None else ""
+    section = f', section "{s.section}"' if s.section else ""
+    return f"{s.source}{page}{section}" + (" (OCR)" if getattr(s, "ocr", False) else "")
+
+
 def _print_sources(answer: Any) -> None:
     if answer.votes:
         print("votes: " + ", ".join(f"{count} x {key!r}" for key, count in answer.votes))
@@ -144,9 +155,8 @@ def _print_sources(answer: Any) -> None:
     if answer.sources:
         print("\nSources:")
         for number, s in enumerate(answer.sources, 1):
-            page = f", page {s.page}" if s.page is not None else ""
             mark = "*" if number in answer.cited else " "
-            print(f" {mark}[{number}] {s.source}{page}  (score {s.score:.2f})")
+            print(f" {mark}[{number}] {cite(s)}  (score {s.score:.2f})")
     t = answer.timings
     support = f", support {answer.support:.2f}" if answer.support is not None else ""
     support += f", margin {answer.margin:.2f}" if answer.margin is not None else ""

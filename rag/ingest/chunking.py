@@ -150,7 +150,8 @@ class Chunker:
                 position = len(chunks)
                 chunks.append(Chunk(id=chunk_id(page.source, page.page, position), text=piece,
                                     source=page.source, page=page.page, position=position,
-                                    content_hash=content_hash(piece), section=section, title=page.title))
+                                    content_hash=content_hash(piece), section=section, title=page.title,
+                                    ocr=page.ocr))
         return chunks
 
     def split_pages(self, pages: list[Page]) -> list[Chunk]:

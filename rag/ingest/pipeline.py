@@ -40,7 +40,7 @@ from rag.documents import (
 from rag.embedding import Embedder
 from rag.errors import LoadError, NothingToIngestError
 from rag.ingest.chunking import Chunker
-from rag.ingest.loaders import discover, extensions_text, load_bytes, read_bytes, signature
+from rag.ingest.loaders import LoadOptions, discover, extensions_text, load_bytes, read_bytes, signature
 from rag.ingest.migrate import migrate, needs_migration
 from rag.ingest.report import IngestReport
 from rag.ingest.writes import Work, mark_written, remove_sources, write_group
@@ -74,7 +74,7 @@ def plan_removals(manifest: dict[str, ManifestEntry], label: str, present: set[s
 
 
 def _plan(root: Path, label: str, store: Store, chunker: Chunker, report: IngestReport,
-          confine: bool, replace: bool, pdf_extractor: str) -> tuple[list[Work], list[str]]:
+          confine: bool, replace: bool, pdf_extractor: str, progress: bool = False) -> tuple[list[Work], list[str]]:
     """Read every file of the root, keep the new or changed ones chunked (a PDF read by
     another extractor, or any file by another version of its loader, counts as changed); list the documents this run removes (plan_removals)."""
     files, report.files_ignored = discover(root, confine)
@@ -101,7 +101,7 @@ def _plan(root: Path, label: str, store: Store, chunker: Chunker, report: Ingest
                     and old.chunker == chunker.signature and old.extractor == extractor:
                 report.files_unchanged += 1
                 continue
-            chunks = chunker.split_pages(load_bytes(data, source, pdf_extractor))
+            chunks = chunker.split_pages(load_bytes(data, source, options=LoadOptions(pdf_extractor, progress=progress)))
         except LoadError as exc:
             # A previously good file that now fails keeps its old chunks: nothing stored is lost.
             report.files_failed.append({"path": source, "error": str(exc)})
@@ -161,7 +161,7 @@ def ingest_folder(root: str | Path, *, embedder: Embedder, store: Store, chunker
             metadata = store.metadata()
         report.root, report.new_root, roots, ingesting = resolve_root(metadata, root, label, replace)
         # 2. Read and chunk what changed; find what disappeared.
-        work, removed = _plan(root, report.root, store, chunker, report, confine, replace, pdf_extractor)
+        work, removed = _plan(root, report.root, store, chunker, report, confine, replace, pdf_extractor, progress)
         ingesting[report.root] = str(root.resolve())
         store.set_metadata({"embedding_model": embedder.name,
                             "embedding_dimension": embedder.dimension,

@@ -18,6 +18,8 @@ def chunk_metadata(chunk: Chunk) -> dict[str, Any]:
         meta["page"] = chunk.page
     if chunk.title:
         meta["title"] = chunk.title
+    if chunk.ocr:
+        meta["ocr"] = True
     return meta
 
 
@@ -27,7 +29,7 @@ def chunk_from(chunk_id: str, text: str | None, meta: Mapping[str, Any] | None) 
     return Chunk(id=chunk_id, text=text or "", source=str(meta.get("source", "")),
                  page=meta.get("page"), position=int(meta.get("position", 0)),
                  content_hash=str(meta.get("content_hash", "")), section=str(meta.get("section", "")),
-                 title=str(meta.get("title", "")))
+                 title=str(meta.get("title", "")), ocr=bool(meta.get("ocr", False)))
 
 
 def where_clause(where: ResolvedFilter | None) -> dict[str, Any] | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rag.errors import LoadError
-from rag.ingest.loaders import docx, eml, epub, pdf, pptx, sheets, text  # noqa: F401 - each registers its formats
+from rag.ingest.loaders import docx, eml, epub, image, pdf, pptx, sheets, text  # noqa: F401 - each registers its formats
 from rag.ingest.loaders.discover import FoundFile, discover, read_bytes
 from rag.ingest.loaders.registry import (
     Loader,
@@ -25,9 +25,9 @@ __all__ = ["FoundFile", "LoadOptions", "Loader", "decode_text", "discover", "ext
            "load_bytes", "load_file", "loader_for", "loaders", "read_bytes", "register_loader", "signature"]
 
 
-def load_bytes(data: bytes, source: str, pdf_extractor: str = "pdfium") -> list[Page]:
+def load_bytes(data: bytes, source: str, pdf_extractor: str = "pdfium", options: LoadOptions | None = None) -> list[Page]:
     """Turn a file's bytes into pages; the extension of `source` picks the loader, and
-    `pdf_extractor` the PDF engine (rag.ingest.pdf).
+    `pdf_extractor` the PDF engine (rag.ingest.pdf), or `options` all a loader may be told.
 
     Raises:
         LoadError: unsupported extension, empty content, or the loader's own reason.
@@ -37,7 +37,7 @@ def load_bytes(data: bytes, source: str, pdf_extractor: str = "pdfium") -> list[
         raise LoadError(f"unsupported extension {Path(source).suffix!r}")
     if not data.strip():
         raise LoadError("empty file")
-    return loader.load(data, source, LoadOptions(pdf_extractor))
+    return loader.load(data, source, options or LoadOptions(pdf_extractor))
 
 
 def load_file(path: str | Path, source: str | None = None, pdf_extractor: str = "pdfium") -> list[Page]:

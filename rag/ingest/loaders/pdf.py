@@ -9,7 +9,7 @@ from rag.types import Page
 def _load(data: bytes, source: str, options: LoadOptions) -> list[Page]:
     from rag.ingest.pdf import load_pdf
 
-    return load_pdf(data, source, options.pdf_extractor)
+    return load_pdf(data, source, options.pdf_extractor, options.ocr, options.progress)
 
 
 def _signature(options: LoadOptions) -> str:
@@ -18,4 +18,4 @@ def _signature(options: LoadOptions) -> str:
     return extractor_signature(options.pdf_extractor)
 
 
-register_loader(Loader("pdf", (".pdf",), _load, _signature, "PDF: one page per page, its running title kept"))
+register_loader(Loader("pdf", (".pdf",), _load, _signature, "PDF: one page per page, its running title kept, scanned pages by OCR"))

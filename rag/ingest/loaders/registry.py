@@ -18,9 +18,12 @@ from rag.types import Page
 
 @dataclass(frozen=True)
 class LoadOptions:
-    """What a loader may be told: the PDF text engine (rag.ingest.pdf)."""
+    """What a loader may be told: the PDF text engine (rag.ingest.pdf), whether pages without
+    text are read by OCR where it is installed, and whether to show its progress."""
 
     pdf_extractor: str = "pdfium"
+    ocr: bool = True
+    progress: bool = False
 
 
 @dataclass(frozen=True)

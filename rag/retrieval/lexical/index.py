@@ -59,8 +59,10 @@ class SqliteLexicalIndex:
         with self._lock, self._db:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.executescript(SCHEMA)
-            if "tokens" not in {row[1] for row in self._db.execute("PRAGMA table_info(chunks)")}:
-                self._db.execute("ALTER TABLE chunks ADD COLUMN tokens INTEGER")  # an older file
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(chunks)")}
+            for column, kind in (("tokens", "INTEGER"), ("title", "TEXT"), ("ocr", "INTEGER")):
+                if column not in columns:  # an older file (its rows keep no title and no OCR mark)
+                    self._db.execute(f"ALTER TABLE chunks ADD COLUMN {column} {kind}")
         self._add_missing_postings(progress)
 
     @contextmanager
@@ -86,9 +88,10 @@ class SqliteLexicalIndex:
                 raise OverflowError(f"lexical index {self.path}: row ids past 2^32; rebuild it (delete the file)")
             postings.set_meta(self._db, "next_rid", first + len(chunks))
             self._db.executemany(
-                "INSERT INTO chunks(rid, id, source, page, position, content_hash, section, tokens) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, 0)",
-                ((first + i, c.id, c.source, c.page, c.position, c.content_hash, c.section) for i, c in enumerate(chunks)))
+                "INSERT INTO chunks(rid, id, source, page, position, content_hash, section, tokens, title, ocr) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?)",
+                ((first + i, c.id, c.source, c.page, c.position, c.content_hash, c.section, c.title, int(c.ocr))
+                 for i, c in enumerate(chunks)))
             self._db.executemany("INSERT INTO fts(rowid, text) VALUES (?, ?)",
                                  ((first + i, c.text) for i, c in enumerate(chunks)))
             self._index([(first + i, c.text) for i, c in enumerate(chunks)])
@@ -235,9 +238,9 @@ class SqliteLexicalIndex:
             return []
         with self._lock:
             rows = self._db.execute("SELECT c.rid, c.id, fts.text, c.source, c.page, c.position, c.content_hash, "
-                                    "c.section FROM chunks c JOIN fts ON fts.rowid = c.rid WHERE c.rid IN "
+                                    "c.section, c.title, c.ocr FROM chunks c JOIN fts ON fts.rowid = c.rid WHERE c.rid IN "
                                     "(SELECT value FROM json_each(?))", (json.dumps([rid for rid, _ in best]),)).fetchall()
-        chunks = {r[0]: Chunk(r[1], r[2], r[3], r[4], r[5], r[6], r[7] or "") for r in rows}
+        chunks = {r[0]: Chunk(r[1], r[2], r[3], r[4], r[5], r[6], r[7] or "", r[8] or "", bool(r[9])) for r in rows}
         return [Hit(chunks[rid], score) for rid, score in best if rid in chunks]
 
     def checkpoint(self) -> None:
