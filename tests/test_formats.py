@@ -106,3 +106,24 @@ def test_a_users_own_format_is_one_registration(tmp_path: Path) -> None:
 
         registry._BY_EXTENSION.pop(".toy")
     assert loader_for("x.toy") is None
+
+
+def test_bad_files_of_the_new_kinds_are_reported_and_the_rest_ingests(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from conftest import HashEmbedder
+
+    from rag import Pipeline
+
+    monkeypatch.setattr("rag.ingest.loaders.archive.MAX_EXPANDED", 1 << 20)
+    docs = write_docs(tmp_path / "docs", {"good.txt": "The pier is 300 metres long."})
+    write_docx(docs / "report.docx")
+    (docs / "corrupt.pptx").write_bytes(b"PK\x03\x04 broken")
+    (docs / "locked.xlsx").write_bytes(OLE + b"\x00" * 512)
+    (docs / "bomb.docx").write_bytes(zip_of({"word/document.xml": b"\x00" * 2_000_000}))
+    (docs / "drm.epub").write_bytes(write_epub(tmp_path / "drm.epub", encrypted=True).read_bytes())
+    report = Pipeline(index=tmp_path / "index", embedder=HashEmbedder()).ingest(docs, progress=False)
+    failed = {f["path"].rsplit("/", 1)[-1]: f["error"] for f in report.files_failed}
+    assert set(failed) == {"corrupt.pptx", "locked.xlsx", "bomb.docx", "drm.epub"}
+    assert "corrupt .pptx" in failed["corrupt.pptx"] and "password-protected .xlsx" in failed["locked.xlsx"]
+    assert "zip bomb" in failed["bomb.docx"] and "DRM" in failed["drm.epub"]
+    assert report.files_added == 2 and report.exit_code == 1  # good.txt and report.docx are in
