@@ -118,8 +118,11 @@ function renderAnswer(li, item) {
   const list = el("ol", { className: "sources" });
   a.sources.forEach((s, i) => {
     const meta = el("div", { className: "source-meta" }, `[${i + 1}] `, el("strong", { textContent: s.source }));
-    if (s.page !== null && s.page !== undefined) meta.append(` · page ${s.page}`);
+    const unit = /\.pptx$/i.test(s.source) ? "slide" : /\.epub$/i.test(s.source) ? "chapter"
+      : /\.tiff?$/i.test(s.source) ? "frame" : "page";  // as `rag ask` cites them (rag/cli/ask.py)
+    if (s.page !== null && s.page !== undefined) meta.append(` · ${unit} ${s.page}`);
     if (s.section) meta.append(` · ${s.section}`);
+    if (s.ocr) meta.append(" · OCR (check the original)");
     meta.append(` · score ${s.score.toFixed(3)}`);
     if (a.cited && a.cited.includes(i + 1)) meta.append(" · cited");
     list.append(el("li", {}, meta, passageNode(passages[i] || { text: s.snippet })));
