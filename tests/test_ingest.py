@@ -121,7 +121,7 @@ def test_nothing_ingestible_is_an_error_and_changes_nothing(tmp_path: Path) -> N
     before = stored(index)
     empty = tmp_path / "empty"
     empty.mkdir()
-    (empty / "photo.jpg").write_bytes(b"jpg")
+    (empty / "archive.bin").write_bytes(b"bin")
     with pytest.raises(NothingToIngestError, match="1 other file"):
         pipeline(index).ingest(empty, progress=False)
     bad = tmp_path / "bad"

@@ -77,7 +77,7 @@ def test_cli_usage_errors_exit_2_without_traceback(tmp_path: Path) -> None:
     missing = rag_cli("ingest", str(tmp_path / "nope"), "--index", str(tmp_path / "i"))
     assert missing.returncode == 2 and "does not exist" in missing.stderr
     assert "Traceback" not in missing.stderr
-    (tmp_path / "only.png").write_bytes(b"x")
+    (tmp_path / "only.bin").write_bytes(b"x")
     nothing = rag_cli("ingest", str(tmp_path), "--index", str(tmp_path / "i"))
     assert nothing.returncode == 2 and "no documents of a known format (" in nothing.stderr
 

@@ -82,8 +82,8 @@ def test_discover_skips_hidden_counts_ignored_and_survives_symlink_loops(tmp_pat
     (tmp_path / ".hidden.txt").write_text("h")
     (tmp_path / ".git").mkdir()
     (tmp_path / ".git" / "c.txt").write_text("c")
-    (tmp_path / "image.png").write_bytes(b"png")
-    (tmp_path / "notes.docx").write_bytes(b"docx")
+    (tmp_path / "image.bin").write_bytes(b"bin")
+    (tmp_path / "notes.xyz").write_bytes(b"xyz")
     os.symlink(tmp_path, tmp_path / "sub" / "loop")
     files, ignored = discover(tmp_path)
     assert [f.source for f in files] == ["a.TXT", "sub/b.md"]
@@ -110,5 +110,5 @@ def test_discover_takes_one_document_as_a_root_of_its_own(tmp_path: Path) -> Non
     (tmp_path / "photo.xyz").write_bytes(b"x")
     found, ignored = discover(tmp_path / "manual.pdf")
     assert [(f.path, f.source) for f in found] == [(tmp_path / "manual.pdf", "manual.pdf")] and ignored == 0
-    with pytest.raises(InputError, match=r"'.*photo.xyz' is not a document of a known format \(.*\.md.*\.pdf.*\.txt\)"):
+    with pytest.raises(InputError, match=r"'.*photo.xyz' is not a document of a known format \(.*\.md.*\.pdf.*\.txt.*\)"):
         discover(tmp_path / "photo.xyz")

@@ -30,6 +30,10 @@ def test_a_scanned_pdf_page_and_an_image_are_read_by_ocr_and_marked(tmp_path: Pa
     frames = [scanned_image("First frame says alpha."), scanned_image("Second frame says omega.")]
     frames[0].save(tmp_path / "two.tiff", save_all=True, append_images=frames[1:])
     assert [(p.page, "omega" in p.text) for p in load_file(tmp_path / "two.tiff")] == [(1, False), (2, True)]
+    from PIL import Image
+
+    Image.new("RGB", (640, 480), (40, 120, 200)).save(tmp_path / "sky.jpg")  # a photo: nothing to index, no error
+    assert load_file(tmp_path / "sky.jpg") == []
 
 
 @needs_tesseract

@@ -1,15 +1,17 @@
 """Images (.png, .jpg, .tiff: a scanned page or a photo of one) read by OCR (rag.ingest.ocr);
 each frame of a multi-page TIFF is a page. Without OCR installed, each is reported with what to
-install."""
+install; an image in which OCR finds no text (a photo) is kept with nothing to index."""
 
 from __future__ import annotations
 
 import io
+import logging
 
 from rag.errors import LoadError
 from rag.ingest.loaders.registry import Loader, LoadOptions, register_loader
 from rag.types import Page
 
+log = logging.getLogger(__name__)
 MAX_PIXELS = 200_000_000  # a decompression bomb is refused (PIL's own guard warns at 89 M)
 
 
@@ -30,8 +32,8 @@ def _load(data: bytes, source: str, options: LoadOptions) -> list[Page]:
     texts = ocr.read_pages(len(frames), frames.__getitem__, source, options.progress)
     multi = len(frames) > 1
     pages = [Page(source, n if multi else None, text, "image", ocr=True) for n, text in enumerate(texts, 1) if text]
-    if not pages:
-        raise LoadError(f"OCR found no text in {len(frames)} image frame(s)")
+    if not pages:  # a photo, not a page: nothing to index, and nothing wrong
+        log.info("%s: OCR found no text in %d image frame(s)", source, len(frames))
     return pages
 
 
