@@ -44,6 +44,9 @@ def test_a_long_sheet_streams_into_pages_of_rows(tmp_path: Path, monkeypatch: py
     pages = load_bytes(rows.encode(), "towns.csv")
     assert [len(p.text.splitlines()) for p in pages] == [100, 100, 50]
     assert pages[0].section == "towns" and pages[2].text.splitlines()[-1] == "Row 251: id: 250; city: Town 250"
+    exact = "id;city\n" + "".join(f"{n};Town {n}\n" for n in range(1, 201))
+    assert [len(p.text.splitlines()) for p in load_bytes(exact.encode(), "towns.csv")] == [100, 100]  # no header-only page
+    assert load_bytes(b"id;city\n", "empty.csv")[0].text == "id; city"
     tsv = load_bytes(b"name\tage\nAda\t36\n", "people.tsv")
     assert tsv[0].text == "Row 2: name: Ada; age: 36"
 

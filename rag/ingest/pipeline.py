@@ -75,8 +75,9 @@ def plan_removals(manifest: dict[str, ManifestEntry], label: str, present: set[s
 
 def _plan(root: Path, label: str, store: Store, chunker: Chunker, report: IngestReport,
           confine: bool, replace: bool, pdf_extractor: str, progress: bool = False) -> tuple[list[Work], list[str]]:
-    """Read every file of the root, keep the new or changed ones chunked (a PDF read by
-    another extractor, or any file by another version of its loader, counts as changed); list the documents this run removes (plan_removals)."""
+    """Read every file of the root, keep the new or changed ones chunked (a file its loader now
+    reads another way, such as a PDF by another extractor, counts as changed); list the
+    documents this run removes (plan_removals)."""
     files, report.files_ignored = discover(root, confine)
     report.files_seen = len(files)
     manifest = store.manifest()

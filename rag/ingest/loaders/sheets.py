@@ -32,6 +32,7 @@ def table_pages(rows: Iterable[Iterable[Any]], source: str, kind: str, sheet: st
     """Pages of one table: its first non-empty row is the header, each later row one line."""
     header: list[str] | None = None
     lines: list[str] = []
+    pages = 0
     for number, raw in enumerate(rows, 1):
         row = [_cell(v) for v in raw]
         if not any(row):
@@ -42,9 +43,11 @@ def table_pages(rows: Iterable[Iterable[Any]], source: str, kind: str, sheet: st
         lines.append(f"Row {number}: {rows_text(header, row)}")
         if len(lines) == ROWS_PER_PAGE:
             yield Page(source, None, "\n".join(lines), kind, section=sheet)
-            lines = []
-    if lines or header is not None and not lines:
-        yield Page(source, None, "\n".join(lines) or "; ".join(header or []), kind, section=sheet)
+            lines, pages = [], pages + 1
+    if lines:
+        yield Page(source, None, "\n".join(lines), kind, section=sheet)
+    elif header is not None and not pages:  # a header and no rows: the header is the table's text
+        yield Page(source, None, "; ".join(header), kind, section=sheet)
 
 
 def _xlsx(data: bytes, source: str, options: LoadOptions) -> list[Page]:
