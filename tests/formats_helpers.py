@@ -37,6 +37,11 @@ def write_pptx(path: Path) -> Path:
         slide.placeholders[1].text = body
         if notes:
             slide.notes_slide.notes_text_frame.text = notes
+    from pptx.util import Inches
+
+    table = deck.slides[0].shapes.add_table(2, 2, Inches(1), Inches(5), Inches(4), Inches(1)).table
+    for (r, c), text in {(0, 0): "Quarter", (0, 1): "Launches", (1, 0): "Q1", (1, 1): "3"}.items():
+        table.cell(r, c).text = text
     deck.save(path)
     return path
 

@@ -28,6 +28,7 @@ def test_pptx_is_one_page_per_slide_with_its_title_and_notes(tmp_path: Path) -> 
     assert [(p.page, p.section, p.kind) for p in pages] == [(1, "Welcome", "pptx"), (2, "Launch plan", "pptx")]
     assert "The Osprey rocket launches from Andøya in March." in pages[1].text
     assert "Notes: Mention the weather window." in pages[1].text and "Notes" not in pages[0].text
+    assert "Quarter: Q1; Launches: 3" in pages[0].text  # a table on a slide, rows with their header
 
 
 def test_xlsx_rows_carry_their_header_and_a_formula_its_cached_value(tmp_path: Path) -> None:

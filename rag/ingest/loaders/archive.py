@@ -44,3 +44,11 @@ def rows_text(header: list[str], row: list[str]) -> str:
     cells = [f"{header[n] if n < len(header) and header[n] else f'column {n + 1}'}: {value}"
              for n, value in enumerate(row) if value]
     return "; ".join(cells)
+
+
+def table_lines(rows: list[list[str]]) -> list[str]:
+    """A table's text: each row after the header as rows_text gives it (a header alone: itself)."""
+    if not rows:
+        return []
+    lines = [line for line in (rows_text(rows[0], row) for row in rows[1:]) if line]
+    return lines or (["; ".join(c for c in rows[0] if c)] if any(rows[0]) else [])

@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 
 from rag.errors import LoadError
-from rag.ingest.loaders.archive import open_zip, rows_text
+from rag.ingest.loaders.archive import open_zip, table_lines
 from rag.ingest.loaders.registry import Loader, LoadOptions, register_loader
 from rag.types import Page
 
@@ -32,9 +32,7 @@ def _load(data: bytes, source: str, options: LoadOptions) -> list[Page]:
     blocks = []
     for block in document.iter_inner_content():
         if isinstance(block, Table):
-            rows = [[cell.text.strip() for cell in row.cells] for row in block.rows]
-            if rows:
-                blocks += [line for line in (rows_text(rows[0], r) for r in rows[1:]) if line] or ["; ".join(rows[0])]
+            blocks += table_lines([[cell.text.strip() for cell in row.cells] for row in block.rows])
             continue
         text = block.text.strip()
         if text:

@@ -7,7 +7,7 @@ import io
 from typing import Any
 
 from rag.errors import LoadError
-from rag.ingest.loaders.archive import open_zip, rows_text
+from rag.ingest.loaders.archive import open_zip, table_lines
 from rag.ingest.loaders.registry import Loader, LoadOptions, register_loader
 from rag.types import Page
 
@@ -17,9 +17,7 @@ def _shape_texts(shape: Any) -> list[str]:
     if getattr(shape, "shapes", None) is not None:  # a group
         return [t for member in shape.shapes for t in _shape_texts(member)]
     if getattr(shape, "has_table", False) and shape.has_table:
-        rows = [[cell.text.strip() for cell in row.cells] for row in shape.table.rows]
-        return [line for line in (rows_text(rows[0], r) for r in rows[1:]) if line] if len(rows) > 1 \
-            else ["; ".join(rows[0]) if rows else ""]
+        return table_lines([[cell.text.strip() for cell in row.cells] for row in shape.table.rows])
     if getattr(shape, "has_text_frame", False) and shape.has_text_frame:
         return [shape.text_frame.text.strip()]
     return []
