@@ -39,14 +39,12 @@ def percentile(values: Sequence[float], q: float) -> float:
 def roc_auc(scores: Sequence[float], labels: Sequence[bool]) -> float | None:
     """Area under the ROC curve: P(score of a positive > score of a negative), ties count 1/2.
 
-    None when either class is missing (the AUC is undefined).
+    None when either class is missing (the AUC is undefined). The verifier's own count
+    (sorted, not pairwise), so eval and calibration report one AUC.
     """
-    positives = [s for s, y in zip(scores, labels) if y]
-    negatives = [s for s, y in zip(scores, labels) if not y]
-    if not positives or not negatives:
-        return None
-    wins = sum(1.0 if p > n else 0.5 if p == n else 0.0 for p in positives for n in negatives)
-    return wins / (len(positives) * len(negatives))
+    from rag.answer.verify.calibration import auc
+
+    return auc(scores, labels)
 
 
 def mean(values: Iterable[float]) -> float | None:
