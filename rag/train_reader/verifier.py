@@ -63,13 +63,13 @@ def generated_rows(answerer: Any, reader: Any, retriever: Any, questions: Sequen
         hits = retriever.retrieve(q.question, k).hits
         draft = _drained(answerer.draft(q.question, hits)) if hits else None
         answered = draft is not None and not draft.refused and bool(draft.text.strip())
-        features: dict[str, float] = {}
-        if answered:
-            features = generated_features(q.question, draft.text, draft.hits,
-                                          reader.read(q.question, [h.chunk.text for h in draft.hits]))
-        f1 = f1_score(draft.text, [a for a, _ in q.answers]) if answered and q.answers else 0.0
-        margin = draft.margin if answered and draft.margin is not None else 0.0
-        rows.append(VerifierRow(features, bool(q.answers), answered, f1, margin if answered else None))
+        if draft is None or not answered:
+            rows.append(VerifierRow({}, bool(q.answers), False, 0.0, None))
+            continue
+        features = generated_features(q.question, draft.text, draft.hits,
+                                      reader.read(q.question, [h.chunk.text for h in draft.hits]))
+        f1 = f1_score(draft.text, [a for a, _ in q.answers]) if q.answers else 0.0
+        rows.append(VerifierRow(features, bool(q.answers), True, f1, draft.margin if draft.margin is not None else 0.0))
     return rows
 
 

@@ -27,7 +27,8 @@ def _load(data: bytes, source: str, options: LoadOptions) -> list[Page]:
         try:
             body = body_part.get_content()
         except (LookupError, ValueError):  # an unknown charset: keep what decodes
-            body = (body_part.get_payload(decode=True) or b"").decode("utf-8", errors="replace")
+            payload = body_part.get_payload(decode=True)
+            body = payload.decode("utf-8", errors="replace") if isinstance(payload, bytes) else ""
         if body_part.get_content_subtype() == "html":
             body = html_to_text(body)
     attachments = [part.get_filename() or "(unnamed)" for part in message.iter_attachments()]

@@ -45,7 +45,7 @@ def _load(data: bytes, source: str, options: LoadOptions) -> list[Page]:
             "META-INF/encryption.xml").decode("utf-8", "replace"):
         raise LoadError("DRM-protected .epub: its chapters are encrypted")
     title = (package.findtext(f".//{DC}title") or "").strip()
-    pages = []
+    pages: list[Page] = []
     for ref in package.iter(f"{OPF}itemref"):
         item = items.get(ref.get("idref"))
         if item is None or "html" not in (item.get("media-type") or ""):
