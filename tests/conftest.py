@@ -11,6 +11,7 @@ os.environ["ANONYMIZED_TELEMETRY"] = "False"
 os.environ["TOKENIZERS_PARALLELISM"] = "false"
 os.environ.pop("RAG_INDEX", None)
 os.environ.pop("RAG_CHROMA_URL", None)
+os.environ.pop("RAG_EMBEDDING_ENDPOINT", None)
 
 from pathlib import Path  # noqa: E402
 

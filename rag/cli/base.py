@@ -26,16 +26,26 @@ def command(register: Callable[[argparse._SubParsersAction[argparse.ArgumentPars
 
 def pipeline_from(args: argparse.Namespace, **options: Any) -> Any:
     """A Pipeline from --config, --index and the given options (None values are skipped)."""
-    from rag.config import load_config
     from rag.pipeline import Pipeline
 
-    config = load_config(args.config, overrides={"index.chroma_url": getattr(args, "chroma", None)})
-    return Pipeline(index=args.index, config=config, **{k: v for k, v in options.items() if v is not None})
+    return Pipeline(index=args.index, config=config_from(args), **{k: v for k, v in options.items() if v is not None})
+
+
+def config_from(args: argparse.Namespace) -> Any:
+    """The configuration of --config with the engines named by --chroma and --embedding-endpoint."""
+    from rag.config import load_config
+
+    return load_config(args.config, overrides={"index.chroma_url": getattr(args, "chroma", None),
+                                               "embedding.endpoint": getattr(args, "embedding_endpoint", None)})
 
 
 def chroma_option(p: argparse.ArgumentParser) -> None:
+    """--chroma and --embedding-endpoint: the servers an index may live on and be embedded by."""
     p.add_argument("--chroma", metavar="URL", help="a Chroma server's http://host:port instead of a local "
                    "index folder (env RAG_CHROMA_URL, config index.chroma_url)")
+    p.add_argument("--embedding-endpoint", metavar="URL", help="embed on an OpenAI-compatible server "
+                   "(http://host:port/v1) instead of in process (env RAG_EMBEDDING_ENDPOINT, config "
+                   "embedding.endpoint)")
 
 
 def common_options(p: argparse.ArgumentParser) -> None:

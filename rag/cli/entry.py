@@ -23,6 +23,7 @@ from rag.cli.base import (  # noqa: E402 - after the environment defaults above
     chroma_option,
     command,
     common_options,
+    config_from,
     pipeline_from,
     print_json,
 )
@@ -61,7 +62,11 @@ def cmd_info(args: argparse.Namespace) -> int:
         print_json(info)
         return 0
     print(f"index: {info['index']} (collection {info['collection']})")
-    print(f"embedding model: {info['embedding_model']} ({info['embedding_dimension']} dims)")
+    origin = "" if info["embedding_origin"] == "local" else f", embedded by {info['embedding_origin']}"
+    print(f"embedding model: {info['embedding_model']} ({info['embedding_dimension']} dims{origin})")
+    for url, cosine in info["embedding_agreement"].items():
+        print(f"  {url} agrees with the local model to a minimum cosine of {cosine:.6f}")
+    print("embedding backends: " + ", ".join(info["embedding_backends"]))
     print(f"chunker: {info['chunker']}")
     print(f"{len(info['roots'])} roots, {info['files']} files, {info['chunks']} chunks")
     print("formats read: " + ", ".join(f"{kind} ({' '.join(ext)})" for kind, ext in info["formats"].items()))
@@ -123,7 +128,6 @@ def _register_eval(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
 def cmd_eval(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from rag.config import load_config
     from rag.errors import InputError
     from rag.eval.harness import EvalRun, Harness
 
@@ -139,7 +143,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
                   threshold=args.threshold, progress=sys.stderr.isatty(), progress_lines=True,
                   retrieval_only=args.retrieval_only, gold_paragraph=args.gold_paragraph,
                   reader_check=args.reader_check)
-    report = Harness(run, config=load_config(args.config, overrides={"index.chroma_url": args.chroma})).execute()
+    report = Harness(run, config=config_from(args)).execute()
     if args.json:
         print_json(report)
     else:

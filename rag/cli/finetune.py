@@ -7,7 +7,7 @@ import argparse
 import shlex
 import sys
 
-from rag.cli.base import chroma_option, command
+from rag.cli.base import chroma_option, command, config_from
 
 
 def _register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -55,7 +55,6 @@ def _default_modules() -> tuple[str, ...]:
 
 @command(_register)
 def cmd_finetune(args: argparse.Namespace) -> int:
-    from rag.config import load_config
     from rag.errors import InputError
     from rag.finetune import FinetuneRun, TrainSettings, finetune
     from rag.finetune.card import describe
@@ -75,7 +74,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     run = FinetuneRun(data=tuple(args.data), out=args.out, articles=split(args.articles),
                       exclude_articles=split(args.exclude_articles), limit=args.limit,
                       calibration=args.calibration, docs=args.docs, index=args.index, resume=args.resume,
-                      settings=settings, config=load_config(args.config, overrides={"index.chroma_url": args.chroma}),
+                      settings=settings, config=config_from(args),
                       max_refusal=args.max_refusal,
                       recalibrate=args.recalibrate,
                       command="rag " + " ".join(shlex.quote(a) for a in sys.argv[1:]),

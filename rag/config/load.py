@@ -21,7 +21,8 @@ from rag.errors import ConfigError, invalid_setting
 
 CONFIG_FILE_NAME = "rag.toml"
 # Environment variables a deployment needs; each maps to one dotted key.
-ENV_VARS = {"RAG_INDEX": "index.path", "RAG_CHROMA_URL": "index.chroma_url"}
+ENV_VARS = {"RAG_INDEX": "index.path", "RAG_CHROMA_URL": "index.chroma_url",
+            "RAG_EMBEDDING_ENDPOINT": "embedding.endpoint"}
 
 # Short names accepted by `set_option` (eval variants such as `k=8`, `adapter=PATH`).
 ALIASES = {"k": "retrieval.k", "min_score": "retrieval.min_score",

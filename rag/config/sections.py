@@ -6,6 +6,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass, field
 
+from rag.embedding.registry import embedding_backend
 from rag.errors import ConfigError, invalid_setting
 from rag.retrieval.settings import RetrievalConfig
 
@@ -42,20 +43,43 @@ class IndexConfig:
 
 @dataclass(frozen=True)
 class EmbeddingConfig:
-    """The sentence-transformers model: the packaged name or a local model folder.
+    """The embedding model and the backend that runs it (rag.embedding.registry): the packaged
+    name or a local model folder in process, or the model a server serves (`endpoint`).
 
-    None means: the model the index was built with, or the default for a new index.
+    None means: the model the index was built with, or the default for a new index. Setting
+    `endpoint` (or RAG_EMBEDDING_ENDPOINT, or --embedding-endpoint) picks the "http" backend.
     """
 
     model: str | None = None
     batch_size: int = 32
-    backend: str = "onnx"  # ONNX Runtime (same vectors, no torch import); "torch" = PyTorch
+    backend: str = "onnx"  # ONNX Runtime (same vectors, no torch import); "torch" = PyTorch; "http" = endpoint
+    endpoint: str | None = None  # an OpenAI-compatible server's base URL up to /v1
+    api_key_env: str = "RAG_EMBEDDING_API_KEY"  # the variable holding the server's key, if any
+    concurrency: int = 4  # requests in flight at once
+    timeout: float = 60.0  # seconds per request
+    retries: int = 4  # attempts after the first on 429, 5xx, timeouts and refused connections
+    tokenizer: str | None = None  # a local folder whose tokenizer counts a server model's tokens
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
             raise invalid_setting("embedding.batch_size", self.batch_size, "an integer >= 1")
-        if self.backend not in ("onnx", "torch"):
-            raise invalid_setting("embedding.backend", self.backend, '"onnx" or "torch"')
+        if self.concurrency < 1:
+            raise invalid_setting("embedding.concurrency", self.concurrency, "an integer >= 1")
+        if self.retries < 0:
+            raise invalid_setting("embedding.retries", self.retries, "an integer >= 0")
+        if self.timeout <= 0:
+            raise invalid_setting("embedding.timeout", self.timeout, "seconds > 0")
+        if self.endpoint and not self.endpoint.startswith(("http://", "https://")):
+            raise invalid_setting("embedding.endpoint", self.endpoint, "a URL starting with http:// or https://")
+        if self.endpoint and self.backend == "onnx":
+            object.__setattr__(self, "backend", "http")  # an endpoint picks the server
+        remote = embedding_backend(self.backend).remote
+        if remote and not self.endpoint:
+            raise ConfigError(f'embedding.backend = "{self.backend}" needs embedding.endpoint, the server\'s '
+                              "base URL up to /v1 (or RAG_EMBEDDING_ENDPOINT, or --embedding-endpoint)")
+        if self.endpoint and not remote:
+            raise ConfigError(f"embedding.endpoint is set but embedding.backend = {self.backend!r} embeds "
+                              'in process; leave embedding.backend unset or "http"')
 
 
 @dataclass(frozen=True)

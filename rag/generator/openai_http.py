@@ -1,5 +1,6 @@
 """A generator over HTTP: any OpenAI-compatible chat-completions server (vLLM, llama.cpp's
-server, `rag serve`, a hosted API). Only this module imports httpx.
+server, `rag serve`, a hosted API). Of the generator package, only this module imports httpx
+(rag.embedding.http is the embeddings' client).
 
 What the HTTP API cannot give: token log-probabilities of arbitrary text (so no refusal margin)
 and per-step masking (so extractive mode is decoded freely and the answer's span is located

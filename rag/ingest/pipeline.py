@@ -23,7 +23,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from tqdm import tqdm
 
 from rag.documents import (
@@ -38,14 +37,15 @@ from rag.documents import (
     roots_value,
 )
 from rag.embedding import Embedder
+from rag.embedding.agreement import LOCAL
 from rag.errors import LoadError, NothingToIngestError
 from rag.ingest.chunking import Chunker
 from rag.ingest.loaders import LoadOptions, discover, extensions_text, load_bytes, read_bytes, signature
 from rag.ingest.migrate import migrate, needs_migration
 from rag.ingest.report import IngestReport
-from rag.ingest.writes import Work, mark_written, remove_sources, write_group
+from rag.ingest.writes import Vectors, Work, mark_written, remove_sources, write_group
 from rag.retrieval.lexical import LexicalIndex, sync_with_store
-from rag.store import Store, check_embedding_model
+from rag.store import Store, check_embedding_model, origin_record
 from rag.types import ManifestEntry
 
 log = logging.getLogger(__name__)
@@ -154,7 +154,8 @@ def ingest_folder(root: str | Path, *, embedder: Embedder, store: Store, chunker
     with store.write_lock():
         # 1. Refuse a foreign index before touching it; bring an old one to roots.
         metadata = store.metadata()
-        check_embedding_model(metadata, embedder.name, embedder.dimension, str(root))
+        origin, agreed = getattr(embedder, "origin", LOCAL), getattr(embedder, "local_agreement", None)
+        check_embedding_model(metadata, embedder.name, embedder.dimension, str(root), origin, agreed)
         if lexical is not None:  # repair what a killed run or an older version left behind
             sync_with_store(lexical, store, progress)
         if needs_migration(metadata):
@@ -166,6 +167,7 @@ def ingest_folder(root: str | Path, *, embedder: Embedder, store: Store, chunker
         ingesting[report.root] = str(root.resolve())
         store.set_metadata({"embedding_model": embedder.name,
                             "embedding_dimension": embedder.dimension,
+                            **origin_record(metadata, origin, agreed),
                             "embedding_max_tokens": embedder.max_tokens,
                             "chunker": chunker.signature, LAYOUT_KEY: LAYOUT,
                             INGESTING_KEY: roots_value(ingesting)})
@@ -182,15 +184,14 @@ def ingest_folder(root: str | Path, *, embedder: Embedder, store: Store, chunker
                     on_progress(done[0], total)
 
             advance(0)
-            group: list[Work] = []
-            known: dict[str, np.ndarray] = {}
-            for w in work:
-                group.append(w)
-                if sum(len(g.chunks) for g in group) >= GROUP_CHUNKS:
-                    write_group(group, embedder, store, chunker, advance, report, known, lexical)
-                    group = []
-            if group:
-                write_group(group, embedder, store, chunker, advance, report, known, lexical)
+            groups = _groups(work)
+            vectors = Vectors(embedder, store, report, ahead=bool(getattr(embedder, "remote", False)))
+            try:
+                for i, group in enumerate(groups):
+                    write_group(group, vectors, store, chunker, advance, report, lexical,
+                                groups[i + 1] if i + 1 < len(groups) else None)
+            finally:
+                vectors.close()
         # 4. Remove what is gone; only then record the root (a failed or killed run leaves the
         #    roots as they were, and `ingesting` says which one it did not finish).
         report.chunks_deleted += remove_sources(store, removed, lexical)
@@ -201,3 +202,13 @@ def ingest_folder(root: str | Path, *, embedder: Embedder, store: Store, chunker
         store.set_metadata({ROOTS_KEY: roots_value(roots), INGESTING_KEY: roots_value(ingesting)})
     report.seconds = round(time.perf_counter() - started, 3)
     return report
+
+
+def _groups(work: list[Work]) -> list[list[Work]]:
+    """Documents in groups of about GROUP_CHUNKS chunks (a document is never split)."""
+    groups: list[list[Work]] = [[]]
+    for w in work:
+        if sum(len(g.chunks) for g in groups[-1]) >= GROUP_CHUNKS:
+            groups.append([])
+        groups[-1].append(w)
+    return [g for g in groups if g]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -38,38 +39,76 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _vectors(group: list[Work], embedder: Embedder, store: Store, advance: Callable[[int], None],
-             report: IngestReport, known: dict[str, np.ndarray]) -> np.ndarray:
-    """Vectors for every chunk of the group: reuse stored ones, embed each new text once.
+class Vectors:
+    """The vectors of an ingest's groups: stored ones reused, each new text embedded once.
 
-    `known` maps content hash -> vector for the whole run and is extended here.
+    With `ahead` (a remote embedder), the next group's new texts are sent while the current
+    group is written (`prefetch`), so the server computes while the store writes.
+
+    Args:
+        embedder: the index's embedder.
+        store: the index (stored vectors of a changed document's old chunks are reused).
+        report: counts the chunks embedded.
+        ahead: embed the next group on a worker thread.
     """
-    old_ids = [cid for w in group for cid in w.old_ids]
-    if old_ids:
-        known.update(store.vectors_by_hash(old_ids))
-    chunks = [c for w in group for c in w.chunks]
-    todo = list(dict.fromkeys(c.content_hash for c in chunks if c.content_hash not in known))
-    if todo:
+
+    def __init__(self, embedder: Embedder, store: Store, report: IngestReport, ahead: bool = False) -> None:
+        self.embedder, self.store, self.report = embedder, store, report
+        self.known: dict[str, np.ndarray] = {}  # content hash -> vector, for the whole run
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="embed-ahead") if ahead else None
+        self._pending: tuple[int, list[str], Future[np.ndarray]] | None = None
+
+    def prefetch(self, group: list[Work]) -> None:
+        """Start embedding `group`'s new texts (with `ahead`; a no-op otherwise)."""
+        if self._pool is not None:
+            todo, texts = self._todo(group)
+            self._pending = (id(group), todo, self._pool.submit(self.embedder.embed_documents, texts))
+
+    def of(self, group: list[Work], advance: Callable[[int], None]) -> np.ndarray:
+        """One row per chunk of the group, in order."""
+        if self._pending is not None and self._pending[0] == id(group):
+            _, todo, future = self._pending
+            self._pending = None
+            fresh = future.result()
+        else:
+            todo, texts = self._todo(group)
+            fresh = self.embedder.embed_documents(texts) if todo else np.zeros((0, self.embedder.dimension))
+        self.known.update(zip(todo, fresh))
+        self.report.chunks_embedded += len(todo)
+        chunks = [c for w in group for c in w.chunks]
+        advance(len(chunks))
+        if not chunks:
+            return np.zeros((0, self.embedder.dimension), dtype=np.float32)
+        return np.stack([self.known[c.content_hash] for c in chunks])
+
+    def close(self) -> None:
+        """Wait for a request in flight (its result is dropped) and stop the worker."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def _todo(self, group: list[Work]) -> tuple[list[str], list[str]]:
+        old_ids = [cid for w in group for cid in w.old_ids]
+        if old_ids:
+            self.known.update(self.store.vectors_by_hash(old_ids))
+        chunks = [c for w in group for c in w.chunks]
         text_of = {c.content_hash: c.text for c in chunks}
-        fresh = embedder.embed_documents([text_of[h] for h in todo])
-        known.update(zip(todo, fresh))
-        report.chunks_embedded += len(todo)
-    advance(len(chunks))
-    if not chunks:
-        return np.zeros((0, embedder.dimension), dtype=np.float32)
-    return np.stack([known[c.content_hash] for c in chunks])
+        todo = [h for h in text_of if h not in self.known]
+        return todo, [text_of[h] for h in todo]
 
 
-def write_group(group: list[Work], embedder: Embedder, store: Store, chunker: Chunker,
-                advance: Callable[[int], None], report: IngestReport, known: dict[str, np.ndarray],
-                lexical: LexicalIndex | None) -> None:
-    """Intent records, vectors, upsert, stale deletion, then the complete manifest entries."""
+def write_group(group: list[Work], vectors: Vectors, store: Store, chunker: Chunker,
+                advance: Callable[[int], None], report: IngestReport, lexical: LexicalIndex | None,
+                following: list[Work] | None = None) -> None:
+    """Intent records, vectors, upsert, stale deletion, then the complete manifest entries.
+    The `following` group's vectors are requested before this group's writes (Vectors.prefetch)."""
     store.put_manifest([ManifestEntry(w.source, "" if w.is_new else "changed",
                                       tuple(dict.fromkeys([*w.old_ids, *(c.id for c in w.chunks)])),
                                       chunker.signature, _now(), "pending", w.extractor) for w in group])
-    vectors = _vectors(group, embedder, store, advance, report, known)
+    rows = vectors.of(group, advance)
+    if following:
+        vectors.prefetch(following)
     chunks = [c for w in group for c in w.chunks]
-    store.upsert(chunks, vectors)
+    store.upsert(chunks, rows)
     if lexical is not None:
         lexical.upsert(chunks)
     report.chunks_upserted += len(chunks)

@@ -8,6 +8,7 @@ import logging
 import uuid
 from typing import Any
 
+from rag.embedding.http import EmbeddingServerError
 from rag.errors import (
     ConfigError,
     IndexNotFoundError,
@@ -32,7 +33,7 @@ class UnauthorizedError(RagError):
 
 STATUS = [(UnauthorizedError, 401), (InputError, 400), (ConfigError, 400), (NothingToIngestError, 400),
           (ForbiddenError, 403), (IndexNotFoundError, 404), (NotFoundError, 404), (IngestLockedError, 409), (BusyError, 503),
-          (ModelLoadError, 503), (GeneratorHTTPError, 502)]
+          (ModelLoadError, 503), (GeneratorHTTPError, 502), (EmbeddingServerError, 502)]
 CLIENT_GONE = 499  # nginx's code for a client that closed the connection first: nobody reads it
 
 
