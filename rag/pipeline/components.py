@@ -10,19 +10,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rag.answer.reader.folder import read_card, resolve_reader
-from rag.config import DEFAULT_EMBEDDING_MODEL, RagConfig
+from rag.config import RagConfig
 from rag.embedding.base import Embedder, Loadable
-from rag.errors import IndexMismatchError, ModelLoadError
 from rag.generator.base import Generator
 from rag.retrieval.lexical.base import LexicalIndex
-from rag.store import ChromaStore, Store, check_embedding_model
+from rag.store import ChromaStore, Store
 
 if TYPE_CHECKING:
     from rag.answer.base import Answerer
     from rag.answer.groundedness import GroundednessScorer
     from rag.answer.reader.reader import SpanReader
     from rag.chain import RagChain
-    from rag.embedding.pytorch import SentenceTransformerEmbedder
     from rag.retrieval import MultiRouteRetriever
     from rag.retrieval.lexical import FollowingLexicalIndex
 
@@ -49,38 +47,22 @@ class Components:
         return self._store
 
     def embedder(self, store: Store | None = None) -> Embedder:
-        """The embedding model: the configured one, else the index's own, else the default.
+        """The embedding model: the configured one, else the index's own, else the default, on
+        the configured backend (rag.pipeline.embedders).
 
         Raises:
-            IndexMismatchError: the configured model is not the one the index was built with.
+            IndexMismatchError: the configured model is not the one the index was built with,
+                or its vectors come from elsewhere and do not agree.
         """
+        from rag.pipeline.embedders import build_embedder, check_index_model
+
+        where = repr(self.config.index.path)
         if self._embedder is None:
             recorded = store.metadata().get("embedding_model") if store is not None else None
-            wanted = self.config.embedding.model or recorded or DEFAULT_EMBEDDING_MODEL
-            if recorded and self.config.embedding.model and recorded != wanted:
-                raise IndexMismatchError(
-                    f"index {self.config.index.path!r} was built with embedding model {recorded!r}; "
-                    f"embedding.model is {wanted!r}. Use the index's model or a new index path.")
-            try:
-                self._embedder = self._embedder_class()(wanted, self.config.embedding.batch_size)
-            except ModelLoadError as exc:
-                if wanted != recorded:
-                    raise
-                raise ModelLoadError(f"index {self.config.index.path!r} was built with embedding "
-                                     f"model {recorded!r}, which cannot be loaded here: {exc}") from exc
+            self._embedder = build_embedder(self.config.embedding, recorded, where)
         if store is not None:
-            check_embedding_model(store.metadata(), self._embedder.name, self._embedder.dimension,
-                                  repr(self.config.index.path))
+            check_index_model(store.metadata(), self._embedder, where)
         return self._embedder
-
-    def _embedder_class(self) -> type[SentenceTransformerEmbedder]:
-        if self.config.embedding.backend == "onnx":
-            from rag.embedding.onnx import OnnxEmbedder
-
-            return OnnxEmbedder
-        from rag.embedding import SentenceTransformerEmbedder
-
-        return SentenceTransformerEmbedder
 
     def generator(self) -> Generator:
         """The generator (loaded on first use; the first load of a GGUF converts and caches it)."""

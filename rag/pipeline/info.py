@@ -6,8 +6,10 @@ from __future__ import annotations
 from typing import TypedDict
 
 from rag.documents import LAYOUT_KEY, ingesting_of, legacy_root, root_label, roots_of
+from rag.embedding.agreement import LOCAL
+from rag.embedding.registry import embedding_backends
 from rag.ingest.loaders import loaders
-from rag.store.base import Store
+from rag.store.base import Store, recorded_agreements
 
 
 class RootInfo(TypedDict):
@@ -33,6 +35,9 @@ class IndexInfo(TypedDict):
     collection: str
     embedding_model: str | None
     embedding_dimension: int | None
+    embedding_origin: str  # "local" (in process) or the server's URL that embedded the index
+    embedding_agreement: dict[str, float]  # {server URL: minimum probe cosine with the local model}
+    embedding_backends: list[str]  # what embedding.backend accepts (rag.embedding.registry)
     chunker: str | None
     layout: int
     roots: list[RootInfo]
@@ -77,7 +82,10 @@ def index_info(store: Store, where: str, collection: str) -> IndexInfo:
         if f["source"].lower().endswith(".pdf") and f["extractor"] not in counted["pdf_extractors"]:
             counted["pdf_extractors"] = sorted([*counted["pdf_extractors"], f["extractor"]])
     return IndexInfo(index=where, collection=collection, embedding_model=meta.get("embedding_model"),
-                     embedding_dimension=meta.get("embedding_dimension"), chunker=meta.get("chunker"),
+                     embedding_dimension=meta.get("embedding_dimension"),
+                     embedding_origin=str(meta.get("embedding_origin", LOCAL)),
+                     embedding_agreement=recorded_agreements(meta),
+                     embedding_backends=[b.name for b in embedding_backends()], chunker=meta.get("chunker"),
                      layout=meta.get(LAYOUT_KEY) or 1, roots=[roots[k] for k in sorted(roots)],
                      files=len(files), chunks=store.count(), sources=files,
                      formats={loader.kind: list(loader.extensions) for loader in loaders()})

@@ -2,8 +2,9 @@
 embedding-model check (base), Chroma on a local folder or a server (chroma), and the writers'
 lock and server lease (lease)."""
 
-from rag.store.base import Store, check_embedding_model
+from rag.store.base import Store, check_embedding_model, origin_record
 from rag.store.chroma import ChromaStore
 from rag.store.lease import LOCK_FILE, writer_mark
 
-__all__ = ["LOCK_FILE", "ChromaStore", "Store", "check_embedding_model", "writer_mark"]
+__all__ = ["LOCK_FILE", "ChromaStore", "Store", "check_embedding_model", "origin_record",
+           "writer_mark"]
