@@ -11,6 +11,10 @@ fresh process, alternating. Prints one JSON line, then a summary.
   HuggingFaceEmbeddings(MiniLM) -> Chroma.from_documents(persist_directory=NEW); run twice on
   the same directory to show what a re-run does (it embeds everything again and adds it again).
 - floor: a bare `SentenceTransformer.encode` (PyTorch, batch 32) of our own chunk texts.
+
+With `--embedding-endpoint URL` (an OpenAI-compatible embeddings server, e.g. the one
+bench/embedding_server.py starts) it compares instead our ingest embedding in process with our
+ingest embedding through that server, in chunks/s, and leaves LangChain out.
 """
 
 from __future__ import annotations
@@ -73,8 +77,9 @@ def timed(command: list[str]) -> tuple[float, str]:
     return wall, done.stdout
 
 
-def ours(docs: Path, index: Path) -> dict:
+def ours(docs: Path, index: Path, endpoint: str | None = None) -> dict:
     rag = [str(ROOT / ".venv" / "bin" / "rag"), "ingest", str(docs), "--index", str(index), "--json"]
+    rag += ["--embedding-endpoint", endpoint] if endpoint else []
     first_wall, out = timed(rag)
     first = json.loads(out)
     unchanged_wall, _ = timed(rag)
@@ -99,7 +104,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(DEFAULT_DATA))
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--embedding-endpoint", metavar="URL", help="compare in-process embedding with this server")
     args = parser.parse_args()
+    if args.embedding_endpoint:
+        return through_server(args)
     require_bench_extras("bench/ingest.py")
     runs: dict[str, list[dict]] = {"ours": [], "langchain": [], "floor": []}
     with tempfile.TemporaryDirectory() as tmp:
@@ -140,6 +148,28 @@ def main() -> None:
           f"{result['edit_one_fraction']:.1%}\n"
           f"  LangChain re-run: {result['langchain_reingest_s']:.2f} s, embeds everything again and leaves "
           f"{result['langchain_stored_after_rerun']} vectors for {result['langchain_chunks']} chunks")
+
+
+def through_server(args: argparse.Namespace) -> None:
+    """Our ingest in process against our ingest through `--embedding-endpoint`, alternating."""
+    runs: dict[str, list[dict]] = {"local": [], "server": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        docs = Path(tmp) / "docs"
+        articles = write_articles(args.data, docs)
+        for n in range(args.rounds):
+            runs["local"].append(ours(docs, Path(tmp) / f"local-{n}"))
+            runs["server"].append(ours(docs, Path(tmp) / f"server-{n}", args.embedding_endpoint))
+    result: dict = {"bench": "ingest-endpoint", "machine": f"{os.cpu_count()} cores", "articles": articles,
+                    "rounds": args.rounds, "endpoint": args.embedding_endpoint}
+    for side, rows in runs.items():
+        inside = statistics.median(r["inside_s"] for r in rows)
+        result[side] = {"chunks": rows[0]["chunks"], "wall_s": round(statistics.median(r["wall_s"] for r in rows), 2),
+                        "inside_s": round(inside, 2), "chunks_per_s": round(rows[0]["chunks"] / inside, 1)}
+    print(json.dumps(result))
+    print(f"\nIngest of {args.data} ({result['local']['chunks']} chunks), {result['machine']}, median of "
+          f"{args.rounds} alternating rounds:\n"
+          f"  in process (ONNX)     {result['local']['chunks_per_s']:7.1f} chunks/s  ({result['local']['wall_s']:.1f} s whole process)\n"
+          f"  through the server    {result['server']['chunks_per_s']:7.1f} chunks/s  ({result['server']['wall_s']:.1f} s whole process)")
 
 
 if __name__ == "__main__":

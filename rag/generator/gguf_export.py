@@ -10,7 +10,8 @@ llama.cpp's `llama-server -m FILE` answers as the local engine does. Two details
 - 2-D weights are stored as f16 (what llama.cpp's own converter writes by default) and norms as
   f32; nothing is re-quantized, which would change answers.
 
-Only this module imports the `gguf` package.
+Of the generator package, only this module imports the `gguf` package (rag.embedding.gguf_bert
+writes the embedding model's GGUF).
 """
 
 from __future__ import annotations

