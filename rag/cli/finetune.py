@@ -40,6 +40,8 @@ def _register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--docs", metavar="DIR", help="documents of a JSONL dataset")
     p.add_argument("--config", metavar="FILE", help="TOML configuration (k, template, refusal ...)")
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint")
+    p.add_argument("--qlora", action="store_true", help="QLoRA: the base frozen in 4-bit NF4 while training "
+                   "(needs the qlora extra: bitsandbytes); the adapter serves like any other")
     p.add_argument("--max-refusal", type=float, default=0.25, help="the threshold may refuse at most this "
                    "share of answerable calibration questions, the model's own refusals included (default %(default)s)")
     p.add_argument("--recalibrate", action="store_true", help="only refit the refusal thresholds of the "
@@ -64,11 +66,16 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         raise InputError(f"--limit must be >= 1; got {args.limit}")
     if not 0.0 <= args.max_refusal <= 1.0:
         raise InputError(f"--max-refusal must be between 0 and 1; got {args.max_refusal}")
+    if args.qlora:
+        from rag.finetune.qlora import import_bitsandbytes
+
+        import_bitsandbytes()  # a missing extra is an error now, not after the examples are built
     try:
         settings = TrainSettings(r=args.r, alpha=args.alpha, dropout=args.dropout,
                                  target_modules=split(args.target_modules), lr=args.lr, epochs=args.epochs,
                                  max_steps=args.max_steps, batch_size=args.batch_size,
-                                 grad_accum=args.grad_accum, seed=args.seed, save_every=args.save_every)
+                                 grad_accum=args.grad_accum, seed=args.seed, save_every=args.save_every,
+                                 qlora=args.qlora)
     except ValueError as exc:
         raise InputError(str(exc)) from None
     run = FinetuneRun(data=tuple(args.data), out=args.out, articles=split(args.articles),

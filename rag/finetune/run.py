@@ -25,6 +25,7 @@ from rag.finetune.card import make_card, readme
 from rag.finetune.examples import build_examples, kind_counts, read_examples, write_examples
 from rag.finetune.train import Trainer, TrainSettings, lora_model, tokenize
 from rag.generator import TransformersGenerator
+from rag.generator.model_files import attach_adapter
 from rag.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
@@ -158,6 +159,17 @@ def recalibrate(run: FinetuneRun, pipeline: Pipeline, pool: list[EvalItem], exam
     return card
 
 
+def _trainable(generator: TransformersGenerator, settings: TrainSettings) -> tuple[Any, Any]:
+    """(the peft model to train, its optimizer class): LoRA on the loaded base, or QLoRA on the
+    same weights loaded again in 4 bits."""
+    if not settings.qlora:
+        return lora_model(generator.model, settings), None
+    from rag.finetune.qlora import optimizer_class, quantized_base
+
+    model = lora_model(quantized_base(generator.model_folder), settings)
+    return model, optimizer_class(model)
+
+
 def finetune(run: FinetuneRun) -> dict[str, Any]:
     """Build examples through the pipeline, train LoRA, fit the refusal threshold, write the card.
 
@@ -193,17 +205,19 @@ def finetune(run: FinetuneRun) -> dict[str, Any]:
         raise ConfigError(f"rag finetune trains the local PyTorch generator; got {type(generator).__name__} "
                           "(generator.endpoint must be unset)")
     rows = [tokenize(e, generator.tokenizer) for e in examples]
-    model = lora_model(generator.model, run.settings)
+    model, optimizer = _trainable(generator, run.settings)
     # Name the base as configured, not by this machine's cache path.
     model.peft_config["default"].base_model_name_or_path = pipeline.config.generator.model
     trainer = Trainer(model, rows, run.settings, work, generator.tokenizer.pad_token_id
-                      or generator.tokenizer.eos_token_id)
+                      or generator.tokenizer.eos_token_id, optimizer)
     if run.resume:
         trainer.resume()
     result = trainer.train(progress=run.progress)
     model.save_pretrained(str(out))
-    # 4. Calibrate the refusal threshold per answer mode on held-back split questions.
-    generator.model = model
+    # 4. Calibrate the refusal threshold per answer mode on held-back split questions, with the
+    #    adapter on the full-precision base, where it will serve (a QLoRA one too).
+    generator.model = model if not run.settings.qlora else attach_adapter(generator.model, str(out), False,
+                                                                         pipeline.config.generator.model)
     generator.adapter = str(out)
     calibration = calibrate_modes(run, pipeline, generator, pool, examples, work)
     # 5. The card: how it was made, and the thresholds `ask` will use.

@@ -44,6 +44,7 @@ class TrainSettings:
     seed: int = 0
     save_every: int = 10  # optimizer steps between checkpoints
     threads: int | None = None
+    qlora: bool = False  # the base frozen in 4-bit NF4 while training (rag.finetune.qlora)
 
     def __post_init__(self) -> None:
         checks = [(self.r >= 1, "r", "an integer >= 1"), (self.alpha >= 1, "alpha", "an integer >= 1"),
@@ -145,17 +146,18 @@ class Trainer:
         settings: TrainSettings.
         work: folder for checkpoints.
         pad_id: the tokenizer's padding id.
+        optimizer: the optimizer class (default torch's AdamW; QLoRA on CUDA: a paged 8-bit one).
     """
 
     def __init__(self, model: Any, rows: Sequence[tuple[list[int], list[int]]], settings: TrainSettings,
-                 work: Path, pad_id: int) -> None:
+                 work: Path, pad_id: int, optimizer: Any = None) -> None:
         import torch
 
         self.model, self.rows, self.settings, self.pad_id = model, list(rows), settings, pad_id
         self.checkpoints = work / "checkpoints"
         self.order, self.steps = schedule(settings, [len(r[0]) for r in self.rows])
         params = [p for p in model.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.AdamW(params, lr=settings.lr, weight_decay=0.0)
+        self.optimizer = (optimizer or torch.optim.AdamW)(params, lr=settings.lr, weight_decay=0.0)
         warmup = max(1, round(self.steps * settings.warmup_ratio))
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda s: min((s + 1) / warmup, max(0.0, (self.steps - s) / max(1, self.steps - warmup))))
