@@ -19,7 +19,12 @@ DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 
 @runtime_checkable
 class Embedder(Protocol):
-    """Turns texts into normalized vectors and measures text in the model's own tokens."""
+    """Turns texts into normalized vectors and measures text in the model's own tokens.
+
+    Optional attributes, read with getattr: `origin` (where the vectors come from: "local" when
+    absent, else a server's URL), `remote` (the ingest overlaps its requests with writing) and
+    `local_agreement` (a server's measured agreement with the local model of the same name).
+    """
 
     name: str
     dimension: int

@@ -53,7 +53,8 @@ class HttpEmbedder:
         EmbeddingServerError: the server is not there or does not answer with vectors.
     """
 
-    remote = True
+    remote = True  # rag.ingest embeds the next group while it writes the current one
+    local_agreement: float | None = None  # min probe cosine with the local model (rag.pipeline.embedders)
 
     def __init__(self, endpoint: str, model: str, api_key: str | None = None, batch_size: int = 32,
                  concurrency: int = 4, timeout: float = 60.0, retries: int = 4, tokenizer: str | None = None) -> None:

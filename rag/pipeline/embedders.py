@@ -53,7 +53,7 @@ def check_index_model(meta: dict[str, Any], embedder: Embedder, where: str) -> N
     origin = getattr(embedder, "origin", LOCAL)
     if origin != LOCAL and getattr(embedder, "local_agreement", None) is None \
             and origin not in recorded_agreements(meta) and meta.get("embedding_origin") != origin:
-        embedder.local_agreement = local_agreement(embedder)  # type: ignore[attr-defined]
+        embedder.local_agreement = local_agreement(embedder)  # type: ignore[attr-defined]  # a remote one's
     check_embedding_model(meta, embedder.name, embedder.dimension, where, origin,
                           getattr(embedder, "local_agreement", None))
 
