@@ -25,7 +25,8 @@ def build_embedder(config: EmbeddingConfig, recorded: str | None, where: str) ->
 
     Raises:
         IndexMismatchError: the configured model is not the one the index was built with.
-        ModelLoadError: the model cannot be loaded, or (EmbeddingServerError) its server answers not.
+        ModelLoadError: the model cannot be loaded.
+        EmbeddingServerError: a remote backend's server is not there or refuses the key.
     """
     wanted = config.model or recorded or DEFAULT_EMBEDDING_MODEL
     if recorded and config.model and recorded != wanted:
