@@ -41,6 +41,30 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def wait_healthy(process: subprocess.Popen[bytes], log: Any, port: int, timeout: float, name: str,
+                 tail: int, poll: float) -> bool:
+    """Wait until 127.0.0.1:`port`/health answers 200 (True) or `timeout` seconds pass (False).
+
+    Raises:
+        ModelLoadError: the process exited first; the message ends with `tail` characters of `log`.
+    """
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            log.seek(0)
+            error = log.read().decode(errors="replace")
+            raise ModelLoadError(f"{name} exited with {process.returncode}: {error[-tail:]}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(poll)
+    return False
+
+
 class LlamaServer:
     """`llama-server -m MODEL` on 127.0.0.1:`port`, one slot, ready once entered.
 
@@ -83,24 +107,12 @@ class LlamaServer:
         return f"http://127.0.0.1:{self.port}/v1"
 
     def start(self) -> LlamaServer:
-        import httpx
-
         self.log = tempfile.TemporaryFile()  # noqa: SIM115 - kept open while the server runs; a pipe nobody reads would stall it
         self.process = subprocess.Popen(self.command, stdout=subprocess.DEVNULL, stderr=self.log)
-        deadline = time.monotonic() + self.startup_timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                self.log.seek(0)
-                error = self.log.read().decode(errors="replace")
-                raise ModelLoadError(f"llama-server exited with {self.process.returncode}: {error[-800:]}")
-            try:
-                if httpx.get(f"http://127.0.0.1:{self.port}/health", timeout=2).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        self.stop()
-        raise ModelLoadError(f"llama-server did not become ready within {self.startup_timeout:.0f} s")
+        if not wait_healthy(self.process, self.log, self.port, self.startup_timeout, "llama-server", 800, 0.2):
+            self.stop()
+            raise ModelLoadError(f"llama-server did not become ready within {self.startup_timeout:.0f} s")
+        return self
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

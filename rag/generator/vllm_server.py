@@ -13,13 +13,12 @@ from __future__ import annotations
 import os
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from rag.errors import ModelLoadError
-from rag.generator.llama_server import free_port
+from rag.generator.llama_server import free_port, wait_healthy
 
 DEFAULT_VENV = Path.home() / ".cache" / "localrag" / "vllm" / "venv"
 
@@ -73,25 +72,13 @@ class VllmServer:
         return f"http://127.0.0.1:{self.port}/v1"
 
     def start(self) -> VllmServer:
-        import httpx
-
         self.log = tempfile.TemporaryFile()  # noqa: SIM115 - kept open while the server runs
         self.process = subprocess.Popen(self.command, stdout=self.log, stderr=subprocess.STDOUT, env=self.env,
                                         start_new_session=True)
-        deadline = time.monotonic() + self.startup_timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                self.log.seek(0)
-                raise ModelLoadError(f"vLLM exited with {self.process.returncode}: "
-                                     f"{self.log.read().decode(errors='replace')[-1500:]}")
-            try:
-                if httpx.get(f"http://127.0.0.1:{self.port}/health", timeout=2).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(1.0)
-        self.stop()
-        raise ModelLoadError(f"vLLM did not become ready within {self.startup_timeout:.0f} s")
+        if not wait_healthy(self.process, self.log, self.port, self.startup_timeout, "vLLM", 1500, 1.0):
+            self.stop()
+            raise ModelLoadError(f"vLLM did not become ready within {self.startup_timeout:.0f} s")
+        return self
 
     def stop(self) -> None:
         """Stop the server and its engine processes (one process group)."""
