@@ -47,7 +47,8 @@ def test_pdf_answers_report_their_page(demo_index: Path, minilm, smollm) -> None
 def test_streaming_equals_non_streaming(demo_index: Path, minilm, smollm) -> None:
     generated = smollm.generate(MESSAGES, 40)
     assert "".join(smollm.stream(MESSAGES, 40)).strip() == generated.text and generated.tokens > 0
-    p = Pipeline(engine="generator", index=demo_index, embedder=minilm, generator=smollm, mode="free")
+    p = Pipeline(engine="generator", index=demo_index, embedder=minilm, generator=smollm, mode="free",
+                 max_new_tokens=32)  # enough for several pieces; the default 128 only adds minutes
     question = "What is a steam engine?"
     stream = p.stream(question)
     pieces = list(stream)

@@ -19,7 +19,8 @@ from rag.retrieval.lexical import SqliteLexicalIndex
 pytestmark = pytest.mark.integration
 GOOD = {"good one.txt": "quokka", "quote's \"name\".md": "# Q\n\naxolotl", "résumé-ünï.txt": "narwhal",
         "latin1.txt": "pangolin"}
-RSS_LIMIT_MB = 4096  # generous: MiniLM and Chroma alone take ~1 GB; a leak on 20 MB of text would not fit
+# Generous: MiniLM and Chroma alone take ~1 GB; a copy of the ~7 MB one-line file per chunk would not fit.
+RSS_LIMIT_MB = 4096
 
 
 def hostile_folder(root: Path) -> Path:
@@ -35,7 +36,8 @@ def hostile_folder(root: Path) -> Path:
     make_pdf(docs / "encrypted.pdf", ["secret"], password="pw")
     (docs / "empty.txt").write_bytes(b"")
     (docs / "binary.txt").write_bytes(bytes(range(256)) * 64)
-    (docs / "one line.txt").write_text(" ".join(f"w{i % 5000}" for i in range(3_500_000)), encoding="utf-8")  # ~20 MB
+    one_line = " ".join(f"w{i % 5000}" for i in range(1_200_000))  # ~7 MB without a newline
+    (docs / "one line.txt").write_text(one_line, encoding="utf-8")
     make_pdf(docs / "many pages.pdf", [f"Page {i} mentions the okapi." for i in range(1500)])
     image_only = make_pdf(docs / "image only.pdf", [""])  # a page with no text layer
     assert image_only.is_file()
