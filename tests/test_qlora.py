@@ -63,13 +63,41 @@ def test_without_bitsandbytes_qlora_is_a_clear_error(monkeypatch: pytest.MonkeyP
     assert not (tmp_path / "adapter").exists()
 
 
+def test_the_card_and_readme_say_the_adapter_was_trained_qlora() -> None:
+    from types import SimpleNamespace
+
+    from rag.config import RagConfig
+    from rag.finetune.card import make_card, readme
+    from rag.finetune.train import TrainSettings
+
+    result = SimpleNamespace(steps=2, first_loss=3.0, final_loss=2.0, losses=[3.0, 2.0], tokens_per_s=10.0,
+                             seconds=1.0)
+    cards = {}
+    for qlora in (False, True):
+        run = SimpleNamespace(data=("train.json",), articles=(), exclude_articles=(), command="rag finetune",
+                              settings=TrainSettings(qlora=qlora))
+        counts = {"span": 2, "refusal_unanswerable": 0, "refusal_not_retrieved": 0}
+        cards[qlora] = make_card(run, counts, result, {"free": {"threshold": None}}, [5, 7], 2.0, RagConfig())
+    assert cards[True]["method"] == "qlora" and cards[True]["hyperparameters"]["qlora"] is True
+    assert cards[False]["method"] == "lora"
+    assert "QLoRA" in readme(cards[True]).splitlines()[0] and "QLoRA" not in readme(cards[False])
+
+
 @pytest.mark.integration
-def test_a_tiny_qlora_run_trains_on_a_4bit_base_and_serves_on_the_full_one(tmp_path: Path) -> None:
+def test_a_tiny_qlora_run_trains_on_a_4bit_base_and_serves_on_the_full_one(
+        tmp_path: Path, demo_index: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
     pytest.importorskip("bitsandbytes")
+    import socket
+
+    reached = []  # no network during the run: a connection attempt is recorded and refused
+    def refuse(self, address, *args):  # noqa: E306
+        reached.append(address)
+        raise OSError(f"network access during a QLoRA run: {address}")
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
     import torch
     from test_finetune_integration import EXAMPLES, SETTINGS
 
-    from rag import Pipeline
     from rag.finetune.qlora import four_bit_layers, import_bitsandbytes, quantized_base
     from rag.finetune.train import Trainer, answer_loss, collate, lora_model, tokenize
     from rag.generator import TransformersGenerator
@@ -102,8 +130,15 @@ def test_a_tiny_qlora_run_trains_on_a_4bit_base_and_serves_on_the_full_one(tmp_p
     with torch.no_grad():
         full_after = float(answer_loss(served, batch)[0])
     assert full_after < full_before * 0.9, (full_before, full_after)  # what it learned holds on the full base
-    from rag.config import load_config
+    assert not reached, reached
+    monkeypatch.undo()
+    # `rag ask --engine generator --adapter` serves it (on torch, unmerged: no export or merged copy of a
+    # throwaway adapter).
+    config = tmp_path / "rag.toml"
+    config.write_text('[generator]\nbackend = "torch"\nmerge_adapter = false\n', encoding="utf-8")
+    code = main(["ask", "Who invented packet switching?", "--index", str(demo_index), "--engine", "generator",
+                 "--adapter", str(tmp_path / "adapter"), "--config", str(config), "--max-new-tokens", "8", "--json"])
+    assert code == 0
+    import json
 
-    torch_engine = load_config(overrides={"generator.backend": "torch"})  # no ONNX export of a throwaway adapter
-    loaded = Pipeline(index=tmp_path / "none", adapter=str(tmp_path / "adapter"), config=torch_engine).generator()
-    assert loaded.adapter == str(tmp_path / "adapter")
+    assert json.loads(capsys.readouterr().out)["answer"]  # an answer or the refusal sentence: it ran

@@ -18,6 +18,8 @@ def make_card(run: Any, counts: dict[str, int], result: Any, calibration: dict[s
     thresholds = {mode: c["threshold"] for mode, c in calibration.items()}
     return {
         "base_model": config.generator.model,
+        # QLoRA: trained on the base frozen in 4-bit NF4; it serves, like any adapter, on the full base.
+        "method": "qlora" if run.settings.qlora else "lora",
         "data": list(run.data),
         "split": {"articles": list(run.articles), "exclude_articles": list(run.exclude_articles)},
         "examples": {**counts, "total": sum(counts.values()),
@@ -55,7 +57,9 @@ def describe(card: dict[str, Any]) -> str:
 
 def readme(card: dict[str, Any]) -> str:
     """The adapter folder's README: what it is for, how it was made, how to use it."""
-    return (f"# LoRA adapter for {card['base_model']}\n\n"
+    trained = (" (QLoRA: trained on the base frozen in 4-bit NF4; it serves on the full-precision base)"
+               if card.get("method") == "qlora" else "")
+    return (f"# LoRA adapter for {card['base_model']}{trained}\n\n"
             "Made by `rag finetune` (localrag) to answer from retrieved documents with a short span, or\n"
             f"with the refusal sentence ({card['retrieval']['refusal']!r}) when they do not hold the answer.\n\n"
             f"Command: `{card['command']}`\n\n" + describe(card).replace("\n", "  \n") + "\n\n"
