@@ -142,3 +142,26 @@ def test_a_tiny_qlora_run_trains_on_a_4bit_base_and_serves_on_the_full_one(
     import json
 
     assert json.loads(capsys.readouterr().out)["answer"]  # an answer or the refusal sentence: it ran
+
+
+def test_each_batch_goes_to_the_models_device_as_a_qlora_base_on_cuda_needs() -> None:
+    from types import SimpleNamespace
+
+    import torch
+
+    from rag.finetune.train import IGNORE, answer_loss, collate
+
+    seen = []
+
+    class Elsewhere(torch.nn.Module):  # parameters on another device than the CPU batch ("meta": no GPU here)
+        def __init__(self) -> None:
+            super().__init__()
+            self.weight = torch.nn.Parameter(torch.zeros(1, device="meta"))
+
+        def forward(self, input_ids, attention_mask):
+            seen.append((input_ids.device.type, attention_mask.device.type))
+            return SimpleNamespace(logits=torch.zeros(*input_ids.shape, 7, device="meta"))
+
+    batch = collate([([1, 2, 3], [IGNORE, 2, 3]), ([4, 5], [IGNORE, 5])], 0)
+    loss, answer_tokens = answer_loss(Elsewhere(), batch)
+    assert seen == [("meta", "meta")] and loss.device.type == "meta" and answer_tokens == 3

@@ -56,10 +56,11 @@ def optimizer_class(model: Any) -> Any:
     return torch.optim.AdamW
 
 
-def quantized_base(folder: str | Path, compute_dtype: str = "float32") -> Any:
+def quantized_base(folder: str | Path, compute_dtype: str | None = None) -> Any:
     """The base model of `folder` with every linear layer in 4-bit NF4 (double quantization),
-    computing in `compute_dtype` ("bfloat16" where the CPU or GPU has it; float32 here is faster
-    on a CPU without avx512_bf16), prepared for k-bit training with gradient checkpointing.
+    prepared for k-bit training with gradient checkpointing, on CUDA when there is one. It
+    computes in `compute_dtype`, by default bfloat16 on a GPU that has it (QLoRA's choice) and
+    float32 on a CPU (bitsandbytes' CPU path dequantizes in plain PyTorch, faster in float32).
 
     Raises:
         ConfigError: bitsandbytes is not installed.
@@ -69,10 +70,12 @@ def quantized_base(folder: str | Path, compute_dtype: str = "float32") -> Any:
     from peft import prepare_model_for_kbit_training
     from transformers import AutoModelForCausalLM, BitsAndBytesConfig
 
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    if compute_dtype is None:
+        compute_dtype = "bfloat16" if device == "cuda" and torch.cuda.is_bf16_supported() else "float32"
     dtype = getattr(torch, compute_dtype)
     config = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
                                 bnb_4bit_compute_dtype=dtype)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
     model = AutoModelForCausalLM.from_pretrained(str(folder), quantization_config=config, device_map=device,
                                                  dtype=dtype)
     return prepare_model_for_kbit_training(model, use_gradient_checkpointing=True)

@@ -116,14 +116,17 @@ def collate(rows: Sequence[tuple[list[int], list[int]]], pad_id: int) -> dict[st
 
 
 def answer_loss(model: Any, batch: dict[str, Any]) -> tuple[Any, int]:
-    """Mean cross-entropy over the answer tokens of a batch, and how many there were."""
+    """Mean cross-entropy over the answer tokens of a batch (moved to the model's device: a QLoRA
+    base on CUDA), and how many there were."""
     import torch
 
-    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-    shifted, targets = logits[:, :-1, :].float(), batch["labels"][:, 1:]
+    device = next(model.parameters()).device
+    ids, mask, labels = (batch[k].to(device) for k in ("input_ids", "attention_mask", "labels"))
+    logits = model(input_ids=ids, attention_mask=mask).logits
+    shifted, targets = logits[:, :-1, :].float(), labels[:, 1:]
     loss = torch.nn.functional.cross_entropy(shifted.reshape(-1, shifted.shape[-1]), targets.reshape(-1),
                                              ignore_index=IGNORE)
-    return loss, int((targets != IGNORE).sum())
+    return loss, int((batch["labels"][:, 1:] != IGNORE).sum())
 
 
 def lora_model(base: Any, settings: TrainSettings) -> Any:
