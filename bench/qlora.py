@@ -2,15 +2,16 @@
 process's peak RSS, seconds per optimizer step, held-back SQuAD 2.0 F1 of both adapters, and how
 much merging the QLoRA adapter into the f16 base (what `rag export` writes) changes its answers.
 
-    .venv/bin/python bench/qlora.py [--examples 20] [--steps 10] [--held-back 100] [--merge-questions 200]
+    .venv/bin/python bench/qlora.py [--examples 20] [--steps 30] [--held-back 100] [--merge-questions 200]
 
 Examples (answerable and unanswerable, target the answer or the refusal sentence) come from the
 first articles of --data, held-back questions from its last two; each question is asked over its
 own paragraph in the prompt `rag ask` builds. Each adapter is scored where `ask` serves it: on the
 full-precision base. The merge check asks the first --merge-questions of --dev (SQuAD 2.0 dev,
 evaluated only) with the QLoRA adapter on the 4-bit base it was trained on, unmerged on the
-full-precision base, and merged into the base stored in float16. Each method trains in a fresh process, so peaks do not mix. QLoRA's base
-computes in float32: a CPU without avx512_bf16 runs float32 faster.
+full-precision base, and merged into the base stored in float16. Each method trains in a fresh
+process, so peaks do not mix. QLoRA's base computes in float32 on a CPU (faster there without
+avx512_bf16).
 """
 
 from __future__ import annotations
@@ -157,7 +158,7 @@ def main() -> None:
     parser.add_argument("--data", default=str(SQUAD / "train10.json"))
     parser.add_argument("--dev", default=str(SQUAD / "dev10.json"))
     parser.add_argument("--examples", type=int, default=20)
-    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--held-back", type=int, default=100)
     parser.add_argument("--merge-questions", type=int, default=200)
     parser.add_argument("--child", choices=("lora", "qlora", "merge"), help=argparse.SUPPRESS)

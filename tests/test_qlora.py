@@ -1,6 +1,7 @@
 """QLoRA (`rag finetune --qlora`): bitsandbytes missing is a clear error; its hub kernel fetch is
-never attempted; a tiny run on the 4-bit base lowers the loss and writes an adapter the
-generator loads on its full-precision base."""
+never attempted and no socket is opened during a run; a tiny `rag finetune --qlora` trains on the
+4-bit base, lowers the loss and writes an adapter (its card saying QLoRA) that `rag ask` serves on
+the full-precision base; each batch follows the model to its device."""
 
 from __future__ import annotations
 
@@ -84,10 +85,39 @@ def test_the_card_and_readme_say_the_adapter_was_trained_qlora() -> None:
 
 
 @pytest.mark.integration
-def test_a_tiny_qlora_run_trains_on_a_4bit_base_and_serves_on_the_full_one(
+def test_a_tiny_qlora_finetune_trains_on_a_4bit_base_and_rag_ask_serves_it_on_the_full_one(
         tmp_path: Path, demo_index: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
     pytest.importorskip("bitsandbytes")
+    import json
     import socket
+
+    import torch
+    from peft import PeftModel
+    from test_finetune_integration import FIXTURES
+
+    import rag.finetune.run as run_module
+    from rag.config import RagConfig, apply_options
+    from rag.finetune import FinetuneRun, TrainSettings, finetune
+    from rag.finetune.examples import read_examples
+    from rag.finetune.qlora import four_bit_layers, import_bitsandbytes
+    from rag.finetune.train import answer_loss, collate, tokenize
+    from rag.generator import TransformersGenerator
+
+    seen: dict = {}
+
+    class Watched(run_module.Trainer):  # what `rag finetune --qlora` trains, looked at around its loop
+        def train(self, progress: bool = True):
+            bnb = import_bitsandbytes()
+            seen["layers"] = four_bit_layers(self.model)
+            seen["trained"] = [(type(p), p.dtype) for p in self.model.parameters() if p.requires_grad]
+            seen["bnb_param"] = bnb.nn.Params4bit
+            batch = collate(self.rows, self.pad_id)
+            with torch.no_grad():
+                seen["before"] = float(answer_loss(self.model, batch)[0])
+            result = super().train(progress)
+            with torch.no_grad():
+                seen["after"] = float(answer_loss(self.model.eval(), batch)[0])
+            return result
 
     reached = []  # no network during the run: a connection attempt is recorded and refused
     def refuse(self, address, *args):  # noqa: E306
@@ -95,52 +125,39 @@ def test_a_tiny_qlora_run_trains_on_a_4bit_base_and_serves_on_the_full_one(
         raise OSError(f"network access during a QLoRA run: {address}")
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket.socket, "connect_ex", refuse)
-    import torch
-    from test_finetune_integration import EXAMPLES, SETTINGS
-
-    from rag.finetune.qlora import four_bit_layers, import_bitsandbytes, quantized_base
-    from rag.finetune.train import Trainer, answer_loss, collate, lora_model, tokenize
-    from rag.generator import TransformersGenerator
-
+    monkeypatch.setattr(run_module, "Trainer", Watched)
+    out = tmp_path / "adapter"
+    settings = TrainSettings(r=4, alpha=8, dropout=0.0, lr=3e-3, epochs=1, batch_size=2, grad_accum=1,
+                             warmup_ratio=0.0, qlora=True)
+    card = finetune(FinetuneRun(data=(str(FIXTURES / "tiny_squad.json"),), out=str(out),
+                                exclude_articles=("Normans",), limit=4, calibration=2, settings=settings,
+                                config=apply_options(RagConfig(), {"retrieval.k": 1,
+                                                                   "generator.max_new_tokens": 16}),
+                                command="test --qlora", progress=False))
+    assert not reached, reached
+    monkeypatch.undo()
     generator = TransformersGenerator()
-    settings = SETTINGS.__class__(**{**SETTINGS.__dict__, "qlora": True, "epochs": 1})
-    rows = [tokenize(e, generator.tokenizer) for e in EXAMPLES]
+    quantized, plain = seen["layers"]
+    assert quantized == 7 * generator.model.config.num_hidden_layers  # every projection of every block
+    assert plain > 0  # the LoRA A and B matrices (and the output head) are ordinary layers
+    assert seen["trained"] and all(t is not seen["bnb_param"] and d == torch.float32 for t, d in seen["trained"])
+    assert seen["after"] < seen["before"] * 0.9, seen
+    assert card["method"] == "qlora" and card["steps"] == 2
+    assert set(card["refusal_thresholds"]) == {"free", "extractive"}  # calibrated, on the full base
+    # What it learned holds on the full-precision base, where it serves.
+    rows = [tokenize(e, generator.tokenizer) for e in read_examples(out / ".work" / "examples.jsonl")]
     batch = collate(rows, generator.tokenizer.eos_token_id)
     with torch.no_grad():
         full_before = float(answer_loss(generator.model, batch)[0])
-    model = lora_model(quantized_base(generator.model_folder), settings)
-    quantized, plain = four_bit_layers(model)
-    assert quantized == 7 * generator.model.config.num_hidden_layers  # every projection of every block
-    assert plain > 0  # the LoRA A and B matrices (and the output head) are ordinary layers
-    bnb = import_bitsandbytes()
-    trained = [p for p in model.parameters() if p.requires_grad]
-    assert trained and all(not isinstance(p, bnb.nn.Params4bit) and p.dtype == torch.float32 for p in trained)
-    trainer = Trainer(model, rows, settings, tmp_path / "work", generator.tokenizer.eos_token_id)
-    with torch.no_grad():
-        before = float(answer_loss(model, batch)[0])
-    trainer.train(progress=False)
-    with torch.no_grad():
-        model.eval()
-        after = float(answer_loss(model, batch)[0])
-    assert after < before * 0.9, (before, after)
-    model.save_pretrained(str(tmp_path / "adapter"))
-    from peft import PeftModel
-
-    served = PeftModel.from_pretrained(generator.model, str(tmp_path / "adapter")).eval()
-    with torch.no_grad():
-        full_after = float(answer_loss(served, batch)[0])
-    assert full_after < full_before * 0.9, (full_before, full_after)  # what it learned holds on the full base
-    assert not reached, reached
-    monkeypatch.undo()
+        full_after = float(answer_loss(PeftModel.from_pretrained(generator.model, str(out)).eval(), batch)[0])
+    assert full_after < full_before * 0.9, (full_before, full_after)
     # `rag ask --engine generator --adapter` serves it (on torch, unmerged: no export or merged copy of a
     # throwaway adapter).
     config = tmp_path / "rag.toml"
     config.write_text('[generator]\nbackend = "torch"\nmerge_adapter = false\n', encoding="utf-8")
     code = main(["ask", "Who invented packet switching?", "--index", str(demo_index), "--engine", "generator",
-                 "--adapter", str(tmp_path / "adapter"), "--config", str(config), "--max-new-tokens", "8", "--json"])
+                 "--adapter", str(out), "--config", str(config), "--max-new-tokens", "8", "--json"])
     assert code == 0
-    import json
-
     assert json.loads(capsys.readouterr().out)["answer"]  # an answer or the refusal sentence: it ran
 
 
