@@ -63,7 +63,7 @@ def test_a_tiny_run_lowers_the_loss_and_writes_an_adapter_pipeline_loads(tmp_pat
         after = float(answer_loss(trainer.model, batch)[0])
     assert result.steps == 4 and after < before * 0.8, (before, after)
     trainer.model.save_pretrained(str(tmp_path / "adapter"))
-    torch_engine = {"generator.backend": "torch"}  # no ONNX export of a throwaway adapter (test_onnx_* export)
+    torch_engine = {"generator.backend": "torch"}  # a throwaway adapter: no ONNX export (test_onnx_integration)
     loaded = Pipeline(index=tmp_path / "none", adapter=str(tmp_path / "adapter"), **torch_engine).generator()
     assert loaded.adapter == str(tmp_path / "adapter")
     assert loaded.generate(list(EXAMPLES[0].messages), 8).text  # it runs
