@@ -34,13 +34,11 @@ SQUAD = ROOT.parent / "shared" / "data" / "squad2"
 def prompts(items, tokenizer_count, config) -> list[tuple[list[dict[str, str]], list[str]]]:
     """(messages as `ask` builds them over the gold paragraph, gold answers; [] = unanswerable)."""
     from rag.answer.prompt import build_prompt, load_template
-    from rag.types import Chunk, Hit
+    from rag.eval.run import gold_hit
 
     out = []
     for i in items:
-        chunk = Chunk(id=f"{i.id}#c0", text=i.gold_context, source=i.gold_sources[0], page=None, position=0,
-                      content_hash="")
-        prompt = build_prompt(i.question, [Hit(chunk, 1.0)], template=load_template(config.prompt.template),
+        prompt = build_prompt(i.question, [gold_hit(i)], template=load_template(config.prompt.template),
                               refusal=config.prompt.refusal, count_tokens=tokenizer_count,
                               budget=config.generator.context_window - config.generator.max_new_tokens)
         out.append((list(prompt.messages), list(i.answers) if i.answerable else []))
